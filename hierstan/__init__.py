@@ -1,0 +1,31 @@
+"""hierstan: validated hierarchical Bayesian models in Stan, returned as labelled InferenceData."""
+
+import warnings
+from importlib.metadata import PackageNotFoundError, version
+
+# arviz 0.x announces its 1.x refactor on import; hierstan pins 0.x, so the notice is noise here
+warnings.filterwarnings("ignore", message="ArviZ is undergoing", category=FutureWarning)
+
+
+from .diagnostics import DiagnosticReport, HierstanWarning, diagnose
+from .engines import available_engines, get_engine
+from .errors import (
+    DataError,
+    EngineUnavailableError,
+    HierstanError,
+    SamplingError,
+    UnknownNameError,
+)
+from .fitting import sample
+from .models import FAMILIES, eight_schools, get_family
+
+try:
+    __version__ = version("hierstan")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "FAMILIES", "DataError", "DiagnosticReport", "EngineUnavailableError", "HierstanError",
+    "HierstanWarning", "SamplingError", "UnknownNameError", "available_engines", "diagnose",
+    "eight_schools", "get_engine", "get_family", "sample",
+]

@@ -1,0 +1,38 @@
+"""Stan engines: CmdStan through cmdstanpy (preferred when installed) and PyStan 3 (embedded).
+
+Both take a :class:`~hierstan.programs.Program`, a Stan data dict and :class:`SamplerSettings`,
+and hand back the same :class:`RawDraws`, from which InferenceData is built in one place.
+"""
+
+from __future__ import annotations
+
+from ..errors import EngineUnavailableError, check_choice
+from .base import Engine, RawDraws, SamplerSettings
+from .cmdstan_engine import CmdStanEngine
+from .pystan_engine import PyStanEngine
+
+ENGINES: dict[str, type[Engine]] = {"cmdstan": CmdStanEngine, "pystan": PyStanEngine}
+
+__all__ = ["ENGINES", "Engine", "RawDraws", "SamplerSettings", "available_engines", "get_engine"]
+
+
+def available_engines() -> list[str]:
+    """Names of the engines usable on this machine, preferred first."""
+    return [name for name, engine in ENGINES.items() if engine.available()]
+
+
+def get_engine(name: str = "auto") -> Engine:
+    """The engine called ``name``; ``"auto"`` picks CmdStan when installed, else PyStan."""
+    check_choice("engine", name, ["auto", *ENGINES])
+    if name == "auto":
+        found = available_engines()
+        if not found:
+            raise EngineUnavailableError(
+                "no Stan engine found: install PyStan (pip install pystan) or CmdStan "
+                "(hierstan install-cmdstan)"
+            )
+        name = found[0]
+    engine = ENGINES[name]
+    if not engine.available():
+        raise EngineUnavailableError(f"the {name} engine is not available: {engine.how_to_install}")
+    return engine()

@@ -1,0 +1,67 @@
+"""What every engine takes and returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+
+from ..errors import DataError
+from ..programs import Program
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """NUTS settings shared by both engines (names follow CmdStan's meaning)."""
+
+    chains: int = 4
+    draws: int = 1000
+    warmup: int = 1000
+    seed: int = 1
+    adapt_delta: float = 0.8
+    max_treedepth: int = 10
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name, low in (("chains", 1), ("draws", 1), ("warmup", 0), ("max_treedepth", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise DataError(f"{name} must be an integer >= {low}, got {value!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
+            raise DataError(f"seed must be an integer, got {self.seed!r}")
+        if not 0 <= self.seed < 2**31:
+            raise DataError(f"seed must be in [0, 2**31), got {self.seed}")
+        if not 0 < self.adapt_delta < 1:
+            raise DataError(f"adapt_delta must lie strictly between 0 and 1, got {self.adapt_delta}")
+
+
+@dataclass
+class RawDraws:
+    """Draws from one sampling run, laid out the same by every engine.
+
+    ``variables`` maps each Stan variable to an array (chain, draw, *shape); ``sampler`` maps
+    Stan's sampler columns (``lp__``, ``divergent__``, ...) to arrays (chain, draw).
+    """
+
+    variables: dict[str, np.ndarray]
+    sampler: dict[str, np.ndarray]
+    engine: str
+    engine_version: str
+    compiled_now: bool
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+class Engine(Protocol):
+    name: ClassVar[str]
+    how_to_install: ClassVar[str]
+
+    @classmethod
+    def available(cls) -> bool: ...
+
+    @classmethod
+    def version(cls) -> str: ...
+
+    def sample(
+        self, program: Program, data: dict[str, Any], settings: SamplerSettings
+    ) -> RawDraws: ...

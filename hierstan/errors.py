@@ -1,0 +1,29 @@
+"""Exceptions raised by hierstan, each with a message a user can act on."""
+
+
+class HierstanError(Exception):
+    """Base class of every hierstan error."""
+
+
+class DataError(HierstanError, ValueError):
+    """The data or prior settings given to a model are unusable."""
+
+
+class UnknownNameError(HierstanError, ValueError):
+    """A model, variant or engine name that hierstan does not know."""
+
+
+class EngineUnavailableError(HierstanError, RuntimeError):
+    """The requested Stan engine is not installed on this machine."""
+
+
+class SamplingError(HierstanError, RuntimeError):
+    """Stan failed to compile or to sample."""
+
+
+def check_choice(kind: str, value: str, choices) -> str:
+    """Return ``value`` if it is one of ``choices``, else raise UnknownNameError."""
+    choices = list(choices)
+    if value not in choices:
+        raise UnknownNameError(f"unknown {kind} {value!r}; choose one of: {', '.join(choices)}")
+    return value

@@ -1,0 +1,83 @@
+"""The one place where raw draws become labelled ArviZ InferenceData, whichever engine ran."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import arviz as az
+import numpy as np
+
+from .engines import RawDraws, SamplerSettings
+from .stan_data import StanData
+
+# Stan's sampler columns under ArviZ's names
+SAMPLE_STATS = {
+    "lp__": "lp",
+    "accept_stat__": "acceptance_rate",
+    "stepsize__": "step_size",
+    "treedepth__": "tree_depth",
+    "n_leapfrog__": "n_steps",
+    "divergent__": "diverging",
+    "energy__": "energy",
+}
+GENERATED = ("log_lik", "y_rep")
+
+
+def _sample_stats(raw: RawDraws) -> dict[str, np.ndarray]:
+    stats = {SAMPLE_STATS.get(name, name.strip("_")): values for name, values in raw.sampler.items()}
+    for name, kind in (("diverging", bool), ("tree_depth", int), ("n_steps", int)):
+        if name in stats:
+            stats[name] = stats[name].astype(kind)
+    return stats
+
+
+def _parameters(raw: RawDraws) -> dict[str, np.ndarray]:
+    return {name: values for name, values in raw.variables.items() if name not in GENERATED}
+
+
+def _netcdf_safe(attrs: dict[str, Any]) -> dict[str, Any]:
+    # netCDF attributes take strings and numbers only
+    return {k: int(v) if isinstance(v, bool) else v for k, v in attrs.items() if v is not None}
+
+
+def to_inference_data(
+    stan_data: StanData,
+    settings: SamplerSettings,
+    posterior: RawDraws,
+    prior: RawDraws | None = None,
+) -> az.InferenceData:
+    """Labelled InferenceData from the draws of ``stan_data``'s program."""
+    outcome = stan_data.outcome
+    groups: dict[str, Any] = {
+        "posterior": _parameters(posterior),
+        "sample_stats": _sample_stats(posterior),
+        "log_likelihood": {outcome: posterior.variables["log_lik"]},
+        "posterior_predictive": {outcome: posterior.variables["y_rep"]},
+        "observed_data": {outcome: stan_data.observed},
+        "constant_data": stan_data.constant,
+    }
+    if prior is not None:
+        groups["prior"] = _parameters(prior)
+        groups["sample_stats_prior"] = _sample_stats(prior)
+        groups["prior_predictive"] = {outcome: prior.variables["y_rep"]}
+    attrs = {
+        **stan_data.attrs,
+        "program": stan_data.program,
+        "divergence_advice": stan_data.divergence_advice,
+        "engine": posterior.engine,
+        "engine_version": posterior.engine_version,
+        "seed": settings.seed,
+        "chains": settings.chains,
+        "draws": settings.draws,
+        "warmup": settings.warmup,
+        "adapt_delta": settings.adapt_delta,
+        "max_treedepth": settings.max_treedepth,
+        "build_seconds": posterior.seconds.get("build"),
+        "sampling_seconds": posterior.seconds.get("sample"),
+        "compiled_now": posterior.compiled_now,
+    }
+    attrs = _netcdf_safe(attrs)
+    return az.from_dict(
+        **groups, coords=stan_data.coords, dims=stan_data.dims,
+        posterior_attrs=attrs, sample_stats_attrs=attrs,
+    )

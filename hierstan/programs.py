@@ -1,0 +1,66 @@
+"""Locate the shipped Stan programs and data, and turn a program into self-contained text.
+
+In an installed wheel the top-level ``stan_models/`` and ``data/`` live inside the package;
+in a source checkout they sit next to it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from .errors import check_choice
+
+_PACKAGE = Path(__file__).resolve().parent
+_INCLUDE = re.compile(r"^[ \t]*#include[ \t]+[<\"]?([^>\"\s]+)[>\"]?[ \t]*$", re.MULTILINE)
+
+
+def resource_dir(name: str) -> Path:
+    """Directory of the shipped ``stan_models`` or ``data``, installed or in a checkout."""
+    for candidate in (_PACKAGE / name, _PACKAGE.parent / name):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"hierstan's {name}/ directory is missing; reinstall the package")
+
+
+def data_file(filename: str) -> Path:
+    """Path of a dataset shipped with hierstan (see data/README.md)."""
+    return resource_dir("data") / filename
+
+
+@dataclass(frozen=True)
+class Program:
+    """A Stan program with its ``#include`` lines expanded (PyStan cannot resolve includes)."""
+
+    name: str
+    code: str
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.code.encode()).hexdigest()
+
+
+def program_names() -> list[str]:
+    return sorted(p.stem for p in resource_dir("stan_models").glob("*.stan"))
+
+
+@cache
+def load_program(name: str) -> Program:
+    """The shipped program ``stan_models/<name>.stan`` with includes inlined."""
+    check_choice("Stan program", name, program_names())
+    root = resource_dir("stan_models")
+    return Program(name, _expand((root / f"{name}.stan").read_text(), root / "include"))
+
+
+def _expand(code: str, include_dir: Path, seen: tuple[str, ...] = ()) -> str:
+    def inline(match: re.Match) -> str:
+        filename = match.group(1)
+        if filename in seen:
+            raise ValueError(f"#include cycle through {filename}")
+        text = (include_dir / filename).read_text()
+        return _expand(text, include_dir, seen + (filename,)).rstrip("\n")
+
+    return _INCLUDE.sub(inline, code)

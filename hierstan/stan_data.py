@@ -1,0 +1,40 @@
+"""What a model hands to an engine and to the InferenceData builder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+DEFAULT_ADVICE = "raise adapt_delta closer to 1 (e.g. adapt_delta=0.99)"
+
+
+@dataclass(frozen=True)
+class StanData:
+    """Stan data plus the labels that turn raw draws into labelled InferenceData.
+
+    Every hierstan program names its pointwise log-likelihood ``log_lik`` and its replicated
+    outcome ``y_rep``; in InferenceData both are stored under ``outcome``, the observed
+    variable's name, as ArviZ expects for LOO and predictive checks.
+    """
+
+    program: str
+    data: dict[str, Any]
+    outcome: str
+    observed: np.ndarray
+    coords: dict[str, list] = field(default_factory=dict)
+    # InferenceData variable name -> dimension names (beyond chain and draw)
+    dims: dict[str, list[str]] = field(default_factory=dict)
+    # InferenceData constant_data: values known before sampling other than the outcome
+    constant: dict[str, Any] = field(default_factory=dict)
+    # recorded in the InferenceData attributes (model family, variant, ...)
+    attrs: dict[str, Any] = field(default_factory=dict)
+    # NUTS target acceptance rate unless the caller sets one
+    adapt_delta: float = 0.8
+    # what to suggest when the sampler reports divergences
+    divergence_advice: str = DEFAULT_ADVICE
+
+    def with_data(self, **changes: Any) -> StanData:
+        """A copy whose Stan data has ``changes`` applied (e.g. ``prior_only=1``)."""
+        return StanData(**{**self.__dict__, "data": {**self.data, **changes}})

@@ -1,0 +1,88 @@
+"""Checks on user DataFrames and prior settings; each failure names the column and rows."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError
+
+
+def _rows(index: pd.Index, limit: int = 5) -> str:
+    shown = ", ".join(map(str, index[:limit]))
+    return shown + (f" (and {len(index) - limit} more)" if len(index) > limit else "")
+
+
+def require_frame(df: object, what: str) -> pd.DataFrame:
+    """Check ``df`` is a non-empty DataFrame."""
+    if not isinstance(df, pd.DataFrame):
+        raise DataError(f"{what}: expected a pandas DataFrame, got {type(df).__name__}")
+    if df.empty:
+        raise DataError(f"{what}: the DataFrame has no rows")
+    return df
+
+
+def require_columns(df: pd.DataFrame, columns: list[str], what: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise DataError(
+            f"{what}: missing column(s) {', '.join(map(repr, missing))}; "
+            f"the DataFrame has {', '.join(map(repr, df.columns))}"
+        )
+
+
+def numeric_column(
+    df: pd.DataFrame, column: str, what: str, *, positive: bool = False
+) -> np.ndarray:
+    """Column ``column`` as a float array: numeric, finite and, if asked, > 0."""
+    values = df[column]
+    if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+        converted = pd.to_numeric(values, errors="coerce")
+        bad = values.index[converted.isna() & values.notna()]
+        raise DataError(
+            f"{what}: column {column!r} must be numeric (dtype {values.dtype}); "
+            + (f"non-numeric value(s) in row(s) {_rows(bad)}" if len(bad) else "got booleans")
+        )
+    array = values.to_numpy(dtype=float)
+    bad = values.index[~np.isfinite(array)]
+    if len(bad):
+        raise DataError(f"{what}: column {column!r} has NaN or infinite value(s) in row(s) {_rows(bad)}")
+    if positive:
+        bad = values.index[array <= 0]
+        if len(bad):
+            raise DataError(f"{what}: column {column!r} must be > 0; row(s) {_rows(bad)} are not")
+    return array
+
+
+def label_column(df: pd.DataFrame, column: str, what: str, *, unique: bool = False) -> pd.Series:
+    """Group labels: no missing values and, if asked, no repeats."""
+    labels = df[column]
+    missing = labels.index[labels.isna()]
+    if len(missing):
+        raise DataError(f"{what}: column {column!r} has missing label(s) in row(s) {_rows(missing)}")
+    if unique:
+        repeated = labels[labels.duplicated(keep=False)]
+        if len(repeated):
+            raise DataError(
+                f"{what}: column {column!r} must not repeat a label; "
+                f"{sorted(map(str, repeated.unique()))} appear more than once"
+            )
+    return labels
+
+
+def prior_scales(defaults: Mapping[str, float], given: Mapping[str, float] | None) -> dict[str, float]:
+    """Merge ``given`` over ``defaults``; every scale must be a known name, finite and > 0."""
+    scales = dict(defaults)
+    for name, value in (given or {}).items():
+        if name not in defaults:
+            raise DataError(f"unknown prior setting {name!r}; this model takes {', '.join(defaults)}")
+        scales[name] = value
+    for name, value in scales.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+            raise DataError(f"prior setting {name!r} must be a number, got {value!r}")
+        if not np.isfinite(value) or value <= 0:
+            raise DataError(f"prior setting {name!r} must be finite and > 0, got {value}")
+        scales[name] = float(value)
+    return scales
