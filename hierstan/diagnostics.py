@@ -77,7 +77,7 @@ def diagnose(idata: az.InferenceData) -> DiagnosticReport:
     divergences = int(stats["diverging"].sum())
     hits = int((stats["tree_depth"] >= max_depth).sum())
     ebfmi = np.atleast_1d(az.bfmi(idata))
-    table = az.summary(idata, kind="diagnostics")
+    table = az.summary(idata, kind="diagnostics", round_to="none")
     report = DiagnosticReport(
         draws=int(stats.sizes["chain"] * stats.sizes["draw"]),
         divergences=divergences,

@@ -103,9 +103,11 @@ class PyStanEngine:
         import stan
 
         _configure_httpstan()
-        quiet = contextlib.nullcontext() if settings.progress else contextlib.redirect_stderr(io.StringIO())
         start = time.perf_counter()
-        with quiet:
+        with contextlib.ExitStack() as quiet:
+            if not settings.progress:  # PyStan reports on both streams
+                quiet.enter_context(contextlib.redirect_stdout(io.StringIO()))
+                quiet.enter_context(contextlib.redirect_stderr(io.StringIO()))
             with compile_lock(self.name, cache_key(program.code, self.version())):
                 compiled_now = not _is_built(program.code)
                 if compiled_now and settings.progress:

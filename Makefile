@@ -1,0 +1,23 @@
+# Set-up is part of both targets: the first run creates .venv and installs hierstan into it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: results test clean
+
+## regenerate every table and plot into results/ (embedded PyStan engine unless CmdStan is installed)
+results: $(VENV)/installed
+	$(BIN)/hierstan reproduce --out results
+
+## lint and run the whole test suite
+test: $(VENV)/installed
+	$(BIN)/ruff check hierstan tests scripts
+	$(BIN)/python -m pytest -ra
+
+$(VENV)/installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

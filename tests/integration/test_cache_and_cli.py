@@ -1,0 +1,105 @@
+"""The compile cache across processes, the command line, `reproduce` and the installed wheel."""
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import arviz as az
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# builds a tiny program (new to the cache given) and prints whether this process compiled it
+COMPILE_TINY = """
+import sys
+from hierstan.engines import PyStanEngine, SamplerSettings
+from hierstan.programs import Program
+code = "data { real m; } parameters { real x; } model { x ~ normal(m, 1); } // %s"
+raw = PyStanEngine().sample(Program("tiny", code % sys.argv[1]), {"m": 2.0},
+                            SamplerSettings(chains=2, draws=300, warmup=200, seed=5, progress=False))
+print(int(raw.compiled_now), round(float(raw.variables["x"].mean()), 6))
+"""
+
+
+def _python(*args, env=None, cwd=None):
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, check=True,
+                          env={**os.environ, **(env or {})}, cwd=cwd)
+
+
+def test_concurrent_compiles_share_one_build(tmp_path):
+    env = {"HIERSTAN_CACHE_DIR": str(tmp_path / "cache")}
+    runs = [subprocess.Popen([sys.executable, "-c", COMPILE_TINY, "concurrent"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env={**os.environ, **env})
+            for _ in range(2)]
+    outputs = [run.communicate(timeout=600) for run in runs]
+    assert all(run.returncode == 0 for run in runs), [err[-2000:] for _, err in outputs]
+    results = sorted(out.split() for out, _ in outputs)
+    # one process compiled, the other waited for the lock and then found the build
+    assert [r[0] for r in results] == ["0", "1"]
+    assert results[0][1] == results[1][1]
+    # a new process finds it too, and the draws are the same
+    again = _python("-c", COMPILE_TINY, "concurrent", env=env).stdout.split()
+    assert again == ["0", results[0][1]]
+    assert abs(float(again[1]) - 2.0) < 0.25
+
+
+def test_new_process_with_warm_cache_compiles_nothing(noncentered):
+    # the session fixture compiled the program in the default cache; a fresh process reuses it
+    script = ("import hierstan; i = hierstan.eight_schools.fit(draws=100, warmup=100, seed=1, "
+              "progress=False); print(i.posterior.attrs['compiled_now'])")
+    assert _python("-W", "ignore", "-c", script).stdout.strip() == "0"
+
+
+def test_cli_list_info_fit(tmp_path):
+    listing = _python("-m", "hierstan.cli", "list").stdout
+    assert "eight_schools" in listing and "noncentered (default)" in listing
+    info = _python("-m", "hierstan.cli", "info").stdout
+    assert "pystan" in info and "compile cache" in info
+    out = tmp_path / "eight.nc"
+    csv = tmp_path / "my schools.csv"
+    csv.write_text((ROOT / "data" / "eight_schools.csv").read_text())
+    fit = _python("-W", "ignore", "-m", "hierstan.cli", "fit", "eight-schools", "--data", str(csv),
+                  "--chains", "2", "--draws", "300", "--warmup", "300", "--seed", "4", "--out", str(out))
+    assert "theta[H]" in fit.stdout and "divergent transitions" in fit.stdout
+    assert az.from_netcdf(out).posterior.sizes["draw"] == 300
+
+
+def test_cli_reports_bad_input_without_a_trace(tmp_path):
+    csv = tmp_path / "bad.csv"
+    csv.write_text("school,y,sigma\nA,1,0\nB,2,3\n")
+    run = subprocess.run([sys.executable, "-m", "hierstan.cli", "fit", "eight_schools", "--data", str(csv)],
+                         capture_output=True, text=True)
+    assert run.returncode == 2
+    assert "column 'sigma' must be > 0; row(s) 0" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_reproduce_writes_every_result(tmp_path):
+    _python("-W", "ignore", str(ROOT / "scripts" / "reproduce.py"), "--out", str(tmp_path))
+    expected = {"eight_schools_summary.csv", "eight_schools_diagnostics.csv", "eight_schools_diagnostics.md",
+                "eight_schools_funnel.png", "eight_schools_log_tau_running_mean.png"}
+    assert expected <= {p.name for p in tmp_path.iterdir()}
+    for png in tmp_path.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    diagnostics = (tmp_path / "eight_schools_diagnostics.csv").read_text()
+    assert "divergences" in diagnostics
+
+
+def test_wheel_ships_programs_and_data(tmp_path):
+    pytest.importorskip("hatchling")
+    _python("-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT))
+    wheel = next(tmp_path.glob("hierstan-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "hierstan/stan_models/eight_schools_noncentered.stan" in names
+    assert "hierstan/stan_models/include/eight_schools_data.stan" in names
+    assert "hierstan/data/eight_schools.csv" in names and "hierstan/data/README.md" in names
+    target = tmp_path / "site"
+    _python("-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    script = ("import hierstan.programs as p; print(p.resource_dir('stan_models')); "
+              "print(len(hierstan.eight_schools.load_data()))")
+    out = _python("-W", "ignore", "-c", "import hierstan; " + script, cwd=elsewhere,
+                  env={"PYTHONPATH": str(target)}).stdout.split()
+    assert out == [str(target / "hierstan" / "stan_models"), "8"]

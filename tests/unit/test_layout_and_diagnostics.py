@@ -1,0 +1,90 @@
+"""InferenceData layout and diagnostics from synthetic engine output (no compilation)."""
+
+import numpy as np
+import pytest
+
+import hierstan
+from hierstan.diagnostics import diagnose
+from hierstan.engines import RawDraws, SamplerSettings
+from hierstan.engines.pystan_engine import _by_chain
+from hierstan.inference_data import to_inference_data
+from hierstan.models import eight_schools
+
+CHAINS, DRAWS, J = 4, 500, 8
+
+
+def _raw(rng, *, stuck=False, divergent=0):
+    mu = rng.normal(size=(CHAINS, DRAWS))
+    if stuck:  # one chain somewhere else: R-hat must notice
+        mu[0] += 5
+    diverging = np.zeros((CHAINS, DRAWS))
+    diverging.flat[:divergent] = 1
+    return RawDraws(
+        variables={
+            "mu": mu,
+            "tau": np.exp(rng.normal(size=(CHAINS, DRAWS))),
+            "z_theta": rng.normal(size=(CHAINS, DRAWS, J)),
+            "theta": rng.normal(size=(CHAINS, DRAWS, J)),
+            "log_lik": rng.normal(size=(CHAINS, DRAWS, J)),
+            "y_rep": rng.normal(size=(CHAINS, DRAWS, J)),
+        },
+        sampler={
+            "lp__": rng.normal(size=(CHAINS, DRAWS)),
+            "accept_stat__": rng.uniform(size=(CHAINS, DRAWS)),
+            "stepsize__": np.full((CHAINS, DRAWS), 0.3),
+            "treedepth__": np.full((CHAINS, DRAWS), 3.0),
+            "n_leapfrog__": np.full((CHAINS, DRAWS), 7.0),
+            "divergent__": diverging,
+            "energy__": rng.normal(size=(CHAINS, DRAWS)),
+        },
+        engine="fake", engine_version="0", compiled_now=False,
+    )
+
+
+def _idata(raw, prior=None, variant="noncentered"):
+    return to_inference_data(
+        eight_schools.stan_data(variant=variant), SamplerSettings(chains=CHAINS, draws=DRAWS), raw, prior
+    )
+
+
+def test_layout():
+    rng = np.random.default_rng(0)
+    idata = _idata(_raw(rng), prior=_raw(rng))
+    assert set(idata.groups()) == {
+        "posterior", "sample_stats", "log_likelihood", "posterior_predictive", "observed_data",
+        "constant_data", "prior", "sample_stats_prior", "prior_predictive"}
+    assert list(idata.posterior["theta"].dims) == ["chain", "draw", "school"]
+    assert list(idata.posterior["school"].values) == list("ABCDEFGH")
+    assert idata.posterior["mu"].dims == ("chain", "draw")
+    assert set(idata.posterior.data_vars) == {"mu", "tau", "z_theta", "theta"}
+    for group in ("log_likelihood", "posterior_predictive", "observed_data", "prior_predictive"):
+        assert idata[group]["y"].dims[-1] == "school"
+    assert idata.sample_stats["diverging"].dtype == bool
+    assert idata.constant_data["sigma"].dims == ("school",)
+    assert idata.posterior.attrs["family"] == "eight_schools"
+
+
+def test_clean_draws_pass():
+    report = diagnose(_idata(_raw(np.random.default_rng(1))))
+    assert report.ok, report.problems
+    assert report.divergences == 0 and report.rhat_max <= 1.01
+
+
+def test_problems_are_reported_with_advice():
+    idata = _idata(_raw(np.random.default_rng(2), stuck=True, divergent=7), variant="centered")
+    report = diagnose(idata)
+    assert report.divergences == 7
+    assert any("7 divergent" in p and "variant='noncentered'" in p for p in report.problems)
+    assert any("R-hat above 1.01 for mu" in p for p in report.problems)
+    with pytest.warns(hierstan.HierstanWarning, match="divergent"):
+        report.warn()
+
+
+def test_pystan_layout_conversion():
+    # PyStan hands (*shape, draw * chain) with chains interleaved: flat index = draw * C + chain
+    chains, draws = 3, 5
+    expected = np.arange(chains * draws * 2 * 4).reshape(chains, draws, 2, 4)
+    flat = np.moveaxis(expected, (0, 1), (-1, -2)).reshape(2, 4, draws * chains)
+    np.testing.assert_array_equal(_by_chain(flat, chains, (2, 4)), expected)
+    scalar = expected[..., 0, 0]
+    np.testing.assert_array_equal(_by_chain(scalar.T.reshape(1, -1), chains), scalar)
