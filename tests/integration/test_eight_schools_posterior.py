@@ -68,7 +68,8 @@ def test_layout_of_a_real_fit(noncentered):
     np.testing.assert_array_equal(noncentered.observed_data["y"], eight_schools.load_data()["y"])
     # theta is mu + tau * z_theta draw by draw
     post = noncentered.posterior
-    np.testing.assert_allclose(post["theta"], post["mu"] + post["tau"] * post["z_theta"], rtol=1e-5, atol=1e-8)
+    theta = post["mu"] + post["tau"] * post["z_theta"]
+    np.testing.assert_allclose(post["theta"], theta, rtol=1e-5, atol=1e-8)
     # log_lik is the normal log density of each school's y given that draw's theta
     sigma = noncentered.constant_data["sigma"]
     expected = stats.norm.logpdf(noncentered.observed_data["y"], post["theta"], sigma)
