@@ -78,12 +78,16 @@ def test_cli_reports_bad_input_without_a_trace(tmp_path):
 def test_reproduce_writes_every_result(tmp_path):
     _python("-W", "ignore", str(ROOT / "scripts" / "reproduce.py"), "--out", str(tmp_path))
     expected = {"eight_schools_summary.csv", "eight_schools_diagnostics.csv", "eight_schools_diagnostics.md",
-                "eight_schools_funnel.png", "eight_schools_log_tau_running_mean.png"}
+                "eight_schools_funnel.png", "eight_schools_log_tau_running_mean.png",
+                "radon_summary.csv", "radon_counties.csv", "radon_loo.csv", "radon_loo.md",
+                "radon_shrinkage.png"}
     assert expected <= {p.name for p in tmp_path.iterdir()}
     for png in tmp_path.glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     diagnostics = (tmp_path / "eight_schools_diagnostics.csv").read_text()
     assert "divergences" in diagnostics
+    loo = (tmp_path / "radon_loo.csv").read_text()
+    assert all(v in loo for v in ("pooled", "unpooled", "varying_intercept_slope", "group_predictor"))
 
 
 def test_wheel_ships_programs_and_data(tmp_path):

@@ -1,0 +1,229 @@
+"""Minnesota radon (MODELS.md §2): log radon by floor, houses within counties.
+
+Variants: ``varying_intercept_slope`` (default), ``varying_intercept``, ``group_predictor``
+(county intercepts depend on log uranium), ``pooled`` and ``unpooled``; each hierarchical one
+``noncentered`` (default) or ``centered``. The likelihood is computed from exact sufficient
+statistics of the (county, predictor value) cells when that shrinks the work (``likelihood=
+"auto"``), house by house otherwise; ``log_lik`` and ``y_rep`` are always per house.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+from matplotlib.figure import Figure
+
+from ..errors import DataError, check_choice
+from ..fitting import sample
+from ..programs import data_file
+from ..stan_data import DEFAULT_ADVICE, StanData
+from ..validation import label_column, numeric_column, prior_scales, require_columns, require_frame
+
+FAMILY = "radon"
+DESCRIPTION = "Minnesota radon: log radon by floor, 919 houses in 85 counties (Gelman & Hill)"
+VARIANTS = ("varying_intercept_slope", "varying_intercept", "group_predictor", "pooled", "unpooled")
+HIERARCHICAL = ("varying_intercept_slope", "varying_intercept", "group_predictor")
+PARAMETERIZATIONS = ("noncentered", "centered")
+LIKELIHOODS = ("auto", "cells", "houses")
+PRIORS = {"coef_scale": 10.0, "hyper_scale": 5.0, "sigma_scale": 5.0}
+
+
+def load_data() -> pd.DataFrame:
+    """The shipped data (data/README.md): 919 houses, 85 counties."""
+    return pd.read_csv(data_file("radon.csv"))
+
+
+def program_name(variant: str, parameterization: str = "noncentered") -> str:
+    check_choice("radon variant", variant, VARIANTS)
+    check_choice("parameterization", parameterization, PARAMETERIZATIONS)
+    return f"radon_{variant}_{parameterization}" if variant in HIERARCHICAL else f"radon_{variant}"
+
+
+def cells(y: np.ndarray, x: np.ndarray, county: np.ndarray) -> pd.DataFrame:
+    """Count, mean and sum of squared deviations of y in each (county, x) cell."""
+    frame = pd.DataFrame({"county": county, "x": x, "y": y})
+    grouped = frame.groupby(["county", "x"], sort=True)["y"]
+    table = grouped.agg(n="size", mean="mean").reset_index()
+    table["ss"] = grouped.apply(lambda v: float(((v - v.mean()) ** 2).sum())).to_numpy()
+    return table
+
+
+def stan_data(
+    data: pd.DataFrame | None = None,
+    *,
+    variant: str = "varying_intercept_slope",
+    parameterization: str = "noncentered",
+    likelihood: str = "auto",
+    priors: dict[str, float] | None = None,
+    outcome: str = "log_radon",
+    predictor: str = "floor",
+    group: str = "county",
+    group_predictor: str = "log_uranium",
+) -> StanData:
+    """Validate ``data`` (default: the shipped data) and turn it into Stan data.
+
+    The column arguments name the outcome, the house-level predictor, the county label and
+    (for ``group_predictor`` only) the county-level predictor, which must be constant within
+    each county. ``likelihood`` is ``"cells"`` (sufficient statistics per (county, predictor
+    value) cell; exact for any predictor), ``"houses"`` or ``"auto"``, which uses the cells when
+    there are at most half as many cells as houses.
+    """
+    program = program_name(variant, parameterization)
+    check_choice("likelihood", likelihood, LIKELIHOODS)
+    what = "radon data"
+    df = load_data() if data is None else require_frame(data, what)
+    needed = [outcome, predictor, group] + ([group_predictor] if variant == "group_predictor" else [])
+    require_columns(df, needed, what)
+    y = numeric_column(df, outcome, what)
+    x = numeric_column(df, predictor, what)
+    labels = label_column(df, group, what)
+    if isinstance(labels.dtype, pd.CategoricalDtype):
+        unused = sorted(set(labels.cat.categories) - set(labels.unique()), key=str)
+        if unused:
+            raise DataError(f"{what}: column {group!r} has categories with no rows: {unused}")
+    codes, counties = pd.factorize(labels, sort=True)
+    counties = [str(c) for c in counties]
+    u = np.zeros(len(counties))
+    if variant == "group_predictor":
+        level = pd.Series(numeric_column(df, group_predictor, what)).groupby(codes)
+        varying = [counties[i] for i in np.flatnonzero(level.nunique().to_numpy() > 1)]
+        if varying:
+            raise DataError(f"{what}: {group_predictor!r} must be constant within each county; "
+                            f"it varies in {varying[:5]}")
+        u = level.first().to_numpy()
+    table = cells(y, x, codes + 1)
+    use_cells = likelihood == "cells" or (likelihood == "auto" and 2 * len(table) <= len(y))
+    scales = prior_scales(PRIORS, priors)
+    county_dim = ["county"]
+    houses = df.index.to_list() if df.index.is_unique else list(range(len(df)))
+    vectors = {"varying_intercept_slope": ("alpha", "beta", "z_alpha", "z_beta"),
+               "varying_intercept": ("alpha", "z_alpha"), "group_predictor": ("alpha", "z_alpha"),
+               "unpooled": ("alpha", "beta"), "pooled": ()}[variant]
+    return StanData(
+        program=program,
+        data={
+            "N": len(y), "J": len(counties), "y": y, "x": x, "county": codes + 1, "u": u,
+            "K": len(table), "cell_county": table["county"].to_numpy(),
+            "cell_x": table["x"].to_numpy(float),
+            "cell_n": table["n"].to_numpy(float), "cell_mean": table["mean"].to_numpy(),
+            "within_ss": float(table["ss"].sum()), "use_cells": int(use_cells), **scales, "prior_only": 0,
+        },
+        outcome=outcome,
+        observed=y,
+        coords={"county": counties, "house": houses},
+        dims={**{name: county_dim for name in vectors}, outcome: ["house"], predictor: ["house"],
+              "county_index": ["house"], group_predictor: county_dim},
+        constant={predictor: x, "county_index": codes, group_predictor: u, **scales},
+        attrs={"family": FAMILY, "variant": variant, "parameterization": parameterization,
+               "likelihood": "cells" if use_cells else "houses", "predictor": predictor},
+        adapt_delta=0.95,
+        divergence_advice=("use the non-centered parameterization (parameterization='noncentered')"
+                           if parameterization == "centered" and variant in HIERARCHICAL
+                           else DEFAULT_ADVICE),
+    )
+
+
+def fit(data: pd.DataFrame | None = None, *, variant: str = "varying_intercept_slope",
+        parameterization: str = "noncentered", likelihood: str = "auto",
+        priors: dict[str, float] | None = None, **options: Any) -> az.InferenceData:
+    """Fit a radon variant. Column names (``outcome``, ``predictor``, ``group``,
+    ``group_predictor``) go to :func:`stan_data`; the rest are :func:`hierstan.sample` options."""
+    columns = {k: options.pop(k) for k in ("outcome", "predictor", "group", "group_predictor")
+               if k in options}
+    prepared = stan_data(data, variant=variant, parameterization=parameterization,
+                         likelihood=likelihood, priors=priors, **columns)
+    return sample(prepared, **options)
+
+
+def county_table(idata: az.InferenceData) -> pd.DataFrame:
+    """Per county: houses, raw mean of the outcome, posterior mean and 90% interval of the
+    intercept (and slope, where it varies by county)."""
+    outcome = next(iter(idata.observed_data.data_vars))
+    county = idata.constant_data["county_index"].values
+    names = idata.posterior["county"].values
+    raw = pd.Series(idata.observed_data[outcome].values).groupby(county).agg(["size", "mean"])
+    table = pd.DataFrame({"county": names, "n": raw["size"].to_numpy(), "raw_mean": raw["mean"].to_numpy()})
+    for name in ("alpha", "beta"):
+        values = idata.posterior[name]
+        if "county" not in values.dims:
+            continue
+        table[f"{name}_mean"] = values.mean(("chain", "draw")).values
+        table[f"{name}_q05"] = values.quantile(0.05, ("chain", "draw")).values
+        table[f"{name}_q95"] = values.quantile(0.95, ("chain", "draw")).values
+    return table
+
+
+def predict(idata: az.InferenceData, x: float, county: str | None = None, *, log_uranium: float | None = None,
+            seed: int | None = None) -> xr.DataArray:
+    """Posterior predictive draws of the outcome for a new house with predictor value ``x``.
+
+    ``county`` names a county of the data; ``None`` means a county with no data, whose
+    intercept (and slope) are drawn from the population distribution (the group_predictor
+    variant then needs that county's ``log_uranium``). No refitting: uses the stored draws.
+    """
+    post = idata.posterior
+    variant = post.attrs["variant"]
+    rng = np.random.default_rng(seed)
+    shape = (post.sizes["chain"], post.sizes["draw"])
+    if county is not None:
+        if "county" in post["alpha"].dims and county not in post["county"].values:
+            raise DataError(f"county {county!r} is not in the data; pass county=None for a new county")
+        pick = {"county": county}
+        alpha = post["alpha"].sel(pick) if "county" in post["alpha"].dims else post["alpha"]
+        beta = post["beta"].sel(pick) if "county" in post["beta"].dims else post["beta"]
+    elif variant == "unpooled":
+        raise DataError("the unpooled variant has no population distribution to draw a new county from")
+    elif variant == "pooled":
+        alpha, beta = post["alpha"], post["beta"]
+    else:
+        if variant == "group_predictor":
+            if log_uranium is None:
+                raise DataError("a new county in the group_predictor variant needs its log_uranium")
+            center = post["gamma_0"] + post["gamma_1"] * log_uranium
+        else:
+            center = post["mu_alpha"]
+        alpha = center + post["sigma_alpha"] * rng.standard_normal(shape)
+        beta = (post["mu_beta"] + post["sigma_beta"] * rng.standard_normal(shape)
+                if variant == "varying_intercept_slope" else post["beta"])
+    mean = alpha + beta * x
+    return (mean + post["sigma_y"] * rng.standard_normal(shape)).rename("prediction")
+
+
+def shrinkage_plot(unpooled: az.InferenceData, hierarchical: az.InferenceData,
+                   pooled: az.InferenceData) -> Figure:
+    """County intercepts, unpooled vs hierarchical, against county size; pooled as a line."""
+    figure = Figure(figsize=(8, 5), layout="constrained")
+    ax = figure.subplots()
+    for idata, label, color in ((unpooled, "unpooled", "C1"), (hierarchical, "hierarchical", "C0")):
+        table = county_table(idata)
+        jitter = table["n"] * np.exp(np.random.default_rng(0).uniform(-0.05, 0.05, len(table)))
+        ax.scatter(jitter, table["alpha_mean"], s=14, color=color, alpha=0.7, label=label)
+    ax.axhline(float(pooled.posterior["alpha"].mean()), color="k", lw=1, label="pooled")
+    ax.set(xscale="log", xlabel="houses in county (log scale)", ylabel="county intercept (basement)",
+           title="Radon: partial pooling pulls small counties towards the mean")
+    ax.legend()
+    return figure
+
+
+def reproduce(out: Path, **options: Any) -> list[Path]:
+    """Fit every variant; write summaries, county tables, the LOO comparison and the shrinkage plot."""
+    fits = {variant: fit(variant=variant, **options) for variant in VARIANTS}
+    summary = pd.concat(
+        {v: az.summary(f, var_names=["~^z_"], filter_vars="regex") for v, f in fits.items()},
+        names=["variant", "parameter"])
+    counties = pd.concat({v: county_table(f) for v, f in fits.items() if v != "pooled"},
+                         names=["variant", "row"]).reset_index(level="row", drop=True)
+    loo = az.compare(fits, ic="loo")
+    written = [out / "radon_summary.csv", out / "radon_counties.csv", out / "radon_loo.csv",
+               out / "radon_loo.md", out / "radon_shrinkage.png"]
+    summary.to_csv(written[0])
+    counties.to_csv(written[1])
+    loo.to_csv(written[2])
+    written[3].write_text(loo.drop(columns=["weight"]).to_markdown() + "\n")
+    shrinkage_plot(fits["unpooled"], fits["varying_intercept"], fits["pooled"]).savefig(written[4], dpi=120)
+    return written

@@ -1,0 +1,39 @@
+// Minnesota radon, varying intercept with county log-uranium predictor (noncentered; Gelman & Hill ch. 12) (MODELS.md §2).
+data {
+#include radon_data.stan
+}
+parameters {
+  real<lower=0> sigma_y;
+  real gamma_0;
+  real gamma_1;
+  real<lower=0> sigma_alpha;
+  vector[J] z_alpha;
+  real beta;
+}
+transformed parameters {
+  // county intercepts and slopes
+  vector[J] alpha = gamma_0 + gamma_1 * u + sigma_alpha * z_alpha;
+}
+model {
+  // priors
+  sigma_y ~ cauchy(0, sigma_scale);
+  gamma_0 ~ normal(0, coef_scale);
+  gamma_1 ~ normal(0, coef_scale);
+  sigma_alpha ~ cauchy(0, hyper_scale);
+  beta ~ normal(0, coef_scale);
+  z_alpha ~ std_normal();
+  {
+    vector[J] a = alpha;
+    vector[J] b = rep_vector(beta, J);
+#include radon_likelihood.stan
+  }
+}
+generated quantities {
+  vector[N] log_lik;
+  array[N] real y_rep;
+  {
+    vector[J] a = alpha;
+    vector[J] b = rep_vector(beta, J);
+#include radon_generated.stan
+  }
+}

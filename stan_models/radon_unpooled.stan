@@ -1,0 +1,29 @@
+// Minnesota radon, no pooling: an independent intercept and slope per county (MODELS.md §2).
+data {
+#include radon_data.stan
+}
+parameters {
+  real<lower=0> sigma_y;
+  vector[J] alpha;
+  vector[J] beta;
+}
+model {
+  // priors
+  sigma_y ~ cauchy(0, sigma_scale);
+  alpha ~ normal(0, coef_scale);
+  beta ~ normal(0, coef_scale);
+  {
+    vector[J] a = alpha;
+    vector[J] b = beta;
+#include radon_likelihood.stan
+  }
+}
+generated quantities {
+  vector[N] log_lik;
+  array[N] real y_rep;
+  {
+    vector[J] a = alpha;
+    vector[J] b = beta;
+#include radon_generated.stan
+  }
+}

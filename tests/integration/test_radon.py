@@ -1,0 +1,111 @@
+"""Radon on the available engine: OLS checks, clean sampling, agreement between forms."""
+
+import warnings
+
+import arviz as az
+import numpy as np
+import pytest
+
+import hierstan
+from hierstan.models import radon
+
+
+def _fit(**kwargs):
+    with warnings.catch_warnings(record=True):
+        return radon.fit(progress=False, **{"seed": 1, **kwargs})
+
+
+@pytest.fixture(scope="module")
+def data():
+    return radon.load_data()
+
+
+@pytest.fixture(scope="module")
+def slope_nc():
+    return _fit(variant="varying_intercept_slope", chains=4, draws=1000)
+
+
+def _summary(idata, names):
+    return az.summary(idata, var_names=names, round_to="none")
+
+
+def _agree(first, second, names, slack=0.0):
+    a, b = _summary(first, names), _summary(second, names)
+    tolerance = 4 * np.hypot(a["mcse_mean"], b["mcse_mean"]) + slack
+    gap = (a["mean"] - b["mean"]).abs()
+    assert (gap <= tolerance).all(), gap[gap > tolerance]
+
+
+def test_pooled_matches_least_squares(data):
+    idata = _fit(variant="pooled", chains=2)
+    design = np.column_stack([np.ones(len(data)), data["floor"]])
+    ols = np.linalg.lstsq(design, data["log_radon"], rcond=None)[0]
+    post = idata.posterior
+    assert float(post["alpha"].mean()) == pytest.approx(ols[0], abs=0.01)
+    assert float(post["beta"].mean()) == pytest.approx(ols[1], abs=0.01)
+
+
+def test_unpooled_slopes_match_county_least_squares(data):
+    idata = _fit(variant="unpooled", chains=2)
+    big = data.groupby("county").filter(lambda g: len(g) >= 20 and g["floor"].nunique() == 2)
+    assert big["county"].nunique() >= 5
+    summary = _summary(idata, ["beta"])
+    for county, rows in big.groupby("county"):
+        design = np.column_stack([np.ones(len(rows)), rows["floor"]])
+        slope = np.linalg.lstsq(design, rows["log_radon"], rcond=None)[0][1]
+        row = summary.loc[f"beta[{county}]"]
+        # the normal(0, 10) prior is negligible against >= 20 houses
+        assert abs(row["mean"] - slope) <= 4 * row["mcse_mean"] + 0.03, (county, row["mean"], slope)
+
+
+def test_noncentered_slope_model_samples_cleanly(slope_nc):
+    report = hierstan.diagnose(slope_nc)
+    assert report.divergences == 0
+    assert report.rhat_max <= 1.01
+    assert report.ess_bulk_min >= 400
+    assert report.table.loc["sigma_beta", "ess_bulk"] >= 400
+    assert slope_nc.posterior.attrs["likelihood"] == "cells"
+    assert slope_nc.log_likelihood["log_radon"].shape == (4, 1000, 919)
+
+
+def test_cells_and_houses_give_the_same_posterior(slope_nc):
+    houses = _fit(variant="varying_intercept_slope", likelihood="houses", seed=2)
+    assert houses.posterior.attrs["likelihood"] == "houses"
+    _agree(slope_nc, houses, ["mu_alpha", "sigma_alpha", "mu_beta", "sigma_beta", "sigma_y", "alpha", "beta"])
+
+
+@pytest.mark.parametrize("variant", ["varying_intercept", "varying_intercept_slope", "group_predictor"])
+def test_centered_agrees_or_says_why(variant, slope_nc):
+    nc = slope_nc if variant == "varying_intercept_slope" else _fit(variant=variant)
+    centered = _fit(variant=variant, parameterization="centered")
+    report = hierstan.diagnose(centered)
+    shared = ("mu_alpha", "sigma_alpha", "mu_beta", "sigma_beta", "gamma_0", "gamma_1", "sigma_y", "alpha")
+    names = [n for n in shared if n in nc.posterior]
+    if report.ok:
+        _agree(nc, centered, names)
+    else:
+        assert report.problems
+        if report.divergences:
+            assert any("parameterization='noncentered'" in p for p in report.problems)
+
+
+def test_prediction_known_and_new_county(slope_nc):
+    known = radon.predict(slope_nc, x=0, county="HENNEPIN", seed=1)
+    expected = slope_nc.posterior["alpha"].sel(county="HENNEPIN").mean()
+    assert float(known.mean()) == pytest.approx(float(expected), abs=0.05)
+    new = radon.predict(slope_nc, x=1, county=None, seed=1)
+    post = slope_nc.posterior
+    assert float(new.mean()) == pytest.approx(float((post["mu_alpha"] + post["mu_beta"]).mean()), abs=0.06)
+    # a county with no data is less certain than a well-measured one
+    assert float(new.std()) > float(known.std())
+    with pytest.raises(hierstan.DataError, match="not in the data"):
+        radon.predict(slope_nc, x=0, county="ATLANTIS")
+
+
+def test_county_table(slope_nc, data):
+    table = radon.county_table(slope_nc)
+    assert len(table) == 85 and table["n"].sum() == 919
+    row = table.set_index("county").loc["LAC QUI PARLE"]
+    assert row["n"] == (data["county"] == "LAC QUI PARLE").sum()
+    assert row["alpha_q05"] < row["alpha_mean"] < row["alpha_q95"]
+    assert {"beta_mean", "beta_q05", "beta_q95"} <= set(table.columns)
