@@ -17,7 +17,7 @@ from .errors import (
     UnknownNameError,
 )
 from .fitting import sample
-from .models import FAMILIES, eight_schools, get_family
+from .models import FAMILIES, eight_schools, get_family, multigroup, radon
 
 try:
     __version__ = version("hierstan")
@@ -27,5 +27,5 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 __all__ = [
     "FAMILIES", "DataError", "DiagnosticReport", "EngineUnavailableError", "HierstanError",
     "HierstanWarning", "SamplingError", "UnknownNameError", "available_engines", "diagnose",
-    "eight_schools", "get_engine", "get_family", "sample",
+    "eight_schools", "get_engine", "get_family", "multigroup", "radon", "sample",
 ]

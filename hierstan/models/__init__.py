@@ -5,9 +5,9 @@ from __future__ import annotations
 from types import ModuleType
 
 from ..errors import check_choice
-from . import eight_schools, radon
+from . import eight_schools, multigroup, radon
 
-FAMILIES: dict[str, ModuleType] = {module.FAMILY: module for module in (eight_schools, radon)}
+FAMILIES: dict[str, ModuleType] = {module.FAMILY: module for module in (eight_schools, radon, multigroup)}
 
 
 def get_family(name: str) -> ModuleType:

@@ -1,0 +1,25 @@
+// G-group regression, pooled: one coefficient vector w for every group (MODELS.md §3).
+functions {
+#include multigroup_functions.stan
+}
+data {
+#include multigroup_data.stan
+  // prior scale: w ~ normal(0, w_scale)
+  real<lower=0> w_scale;
+}
+parameters {
+  vector[m] w;
+  real<lower=0> sigma;
+}
+model {
+  // coefficients
+  w ~ normal(0, w_scale);
+#include multigroup_sigma_prior.stan
+  // outcomes, through Stan's fused linear-regression likelihood (group is ignored)
+  if (!prior_only) {
+    y ~ normal_id_glm(X, 0, w, sigma);
+  }
+}
+generated quantities {
+#include multigroup_generated.stan
+}
