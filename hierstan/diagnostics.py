@@ -126,3 +126,24 @@ def diagnose(idata: az.InferenceData) -> DiagnosticReport:
 def _names(index: pd.Index, limit: int = 6) -> str:
     shown = ", ".join(index[:limit])
     return shown + (f" and {len(index) - limit} more" if len(index) > limit else "")
+
+
+def compare_loo(fits: dict[str, az.InferenceData]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """PSIS-LOO comparison of fits to the same observations, through ArviZ, with the observations
+    whose Pareto k says their LOO estimate is unreliable.
+
+    Returns ``az.compare``'s table plus two columns per model, ``pareto_k_max`` and ``bad_k`` (the
+    number of observations above ArviZ's threshold for the draws at hand, 0.7 for 4000 draws),
+    and one row per such observation: model, its position ``obs`` among the observations, its k.
+    """
+    loos = {name: az.loo(idata, pointwise=True) for name, idata in fits.items()}
+    table = az.compare(loos, ic="loo")
+    flagged = []
+    for name, loo in loos.items():
+        k = np.asarray(loo.pareto_k).ravel()
+        bad = np.flatnonzero(k > loo.good_k)
+        table.loc[name, "pareto_k_max"] = float(k.max())
+        table.loc[name, "bad_k"] = len(bad)
+        flagged.append(pd.DataFrame({"model": name, "obs": bad, "pareto_k": k[bad]}))
+    table["bad_k"] = table["bad_k"].astype(int)
+    return table, pd.concat(flagged, ignore_index=True)

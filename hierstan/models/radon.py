@@ -18,6 +18,7 @@ import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
+from ..diagnostics import compare_loo
 from ..errors import DataError, check_choice
 from ..fitting import sample
 from ..programs import data_file
@@ -210,6 +211,28 @@ def shrinkage_plot(unpooled: az.InferenceData, hierarchical: az.InferenceData,
     return figure
 
 
+def _houses(idata: az.InferenceData) -> pd.DataFrame:
+    """Per house (by position): county, houses in that county, predictor and outcome."""
+    outcome = next(iter(idata.observed_data.data_vars))
+    predictor = idata.posterior.attrs["predictor"]
+    county = idata.posterior["county"].values[idata.constant_data["county_index"].values]
+    houses = pd.DataFrame({"county": county, predictor: idata.constant_data[predictor].values,
+                           outcome: idata.observed_data[outcome].values})
+    houses.insert(1, "county_n", houses.groupby("county")["county"].transform("size"))
+    return houses
+
+
+def _loo_markdown(loo: pd.DataFrame, flagged: pd.DataFrame) -> str:
+    text = loo.drop(columns=["weight"]).to_markdown() + "\n"
+    if len(flagged):
+        counts = flagged.groupby("model")["county_n"].describe()[["count", "max"]].astype(int)
+        text += ("\nHouses whose Pareto k is too high for PSIS-LOO to trust (all listed in "
+                 "radon_loo_pareto_k.csv): count per model, and the size of the largest county "
+                 "among them.\n\n"
+                 + counts.rename(columns={"count": "houses", "max": "largest county"}).to_markdown() + "\n")
+    return text
+
+
 def reproduce(out: Path, **options: Any) -> list[Path]:
     """Fit every variant; write summaries, county tables, the LOO comparison and the shrinkage plot."""
     fits = {variant: fit(variant=variant, **options) for variant in VARIANTS}
@@ -218,12 +241,14 @@ def reproduce(out: Path, **options: Any) -> list[Path]:
         names=["variant", "parameter"])
     counties = pd.concat({v: county_table(f) for v, f in fits.items() if v != "pooled"},
                          names=["variant", "row"]).reset_index(level="row", drop=True)
-    loo = az.compare(fits, ic="loo")
+    loo, flagged = compare_loo(fits)
+    flagged = flagged.join(_houses(fits["varying_intercept"]), on="obs")
     written = [out / "radon_summary.csv", out / "radon_counties.csv", out / "radon_loo.csv",
-               out / "radon_loo.md", out / "radon_shrinkage.png"]
+               out / "radon_loo.md", out / "radon_loo_pareto_k.csv", out / "radon_shrinkage.png"]
     summary.to_csv(written[0])
     counties.to_csv(written[1])
     loo.to_csv(written[2])
-    written[3].write_text(loo.drop(columns=["weight"]).to_markdown() + "\n")
-    shrinkage_plot(fits["unpooled"], fits["varying_intercept"], fits["pooled"]).savefig(written[4], dpi=120)
+    written[3].write_text(_loo_markdown(loo, flagged))
+    flagged.to_csv(written[4], index=False)
+    shrinkage_plot(fits["unpooled"], fits["varying_intercept"], fits["pooled"]).savefig(written[5], dpi=120)
     return written

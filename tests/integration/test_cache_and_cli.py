@@ -80,7 +80,8 @@ def test_reproduce_writes_every_result(tmp_path):
     expected = {"eight_schools_summary.csv", "eight_schools_diagnostics.csv", "eight_schools_diagnostics.md",
                 "eight_schools_funnel.png", "eight_schools_log_tau_running_mean.png",
                 "radon_summary.csv", "radon_counties.csv", "radon_loo.csv", "radon_loo.md",
-                "radon_shrinkage.png", "multigroup_summary.csv", "multigroup_recovery.png"}
+                "radon_shrinkage.png", "radon_loo_pareto_k.csv",
+                "multigroup_summary.csv", "multigroup_recovery.png"}
     assert expected <= {p.name for p in tmp_path.iterdir()}
     for png in tmp_path.glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

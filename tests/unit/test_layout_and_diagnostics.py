@@ -1,10 +1,11 @@
 """InferenceData layout and diagnostics from synthetic engine output (no compilation)."""
 
+import arviz as az
 import numpy as np
 import pytest
 
 import hierstan
-from hierstan.diagnostics import diagnose
+from hierstan.diagnostics import compare_loo, diagnose
 from hierstan.engines import RawDraws, SamplerSettings
 from hierstan.engines.pystan_engine import _by_chain
 from hierstan.inference_data import to_inference_data
@@ -88,3 +89,19 @@ def test_pystan_layout_conversion():
     np.testing.assert_array_equal(_by_chain(flat, chains, (2, 4)), expected)
     scalar = expected[..., 0, 0]
     np.testing.assert_array_equal(_by_chain(scalar.T.reshape(1, -1), chains), scalar)
+
+
+def test_compare_loo_names_the_observations_psis_cannot_trust():
+    rng = np.random.default_rng(0)
+    shape = (4, 1000, 30)
+    smooth = rng.normal(-1.0, 0.1, shape)
+    # observation 7: its importance ratios 1/p(y_7 | theta) = exp(exp(z)) have a very heavy tail
+    influential = smooth.copy()
+    influential[..., 7] = -np.exp(rng.normal(0.0, 1.5, shape[:2]))
+    fits = {name: az.from_dict(posterior={"mu": rng.normal(size=shape[:2])}, log_likelihood={"y": ll})
+            for name, ll in (("smooth", smooth), ("influential", influential))}
+    table, flagged = compare_loo(fits)
+    assert table.loc["smooth", "bad_k"] == 0 and table.loc["influential", "bad_k"] == 1
+    assert table.loc["influential", "pareto_k_max"] > 0.7 > table.loc["smooth", "pareto_k_max"]
+    assert flagged[["model", "obs"]].values.tolist() == [["influential", 7]]
+    assert {"elpd_loo", "se", "elpd_diff"} <= set(table.columns)
