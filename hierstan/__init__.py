@@ -11,13 +11,14 @@ from .diagnostics import DiagnosticReport, HierstanWarning, diagnose
 from .engines import available_engines, get_engine
 from .errors import (
     DataError,
+    DataWarning,
     EngineUnavailableError,
     HierstanError,
     SamplingError,
     UnknownNameError,
 )
 from .fitting import sample
-from .models import FAMILIES, eight_schools, get_family, multigroup, radon
+from .models import FAMILIES, eight_schools, get_family, multigroup, radon, thai
 
 try:
     __version__ = version("hierstan")
@@ -25,7 +26,7 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0+unknown"
 
 __all__ = [
-    "FAMILIES", "DataError", "DiagnosticReport", "EngineUnavailableError", "HierstanError",
+    "FAMILIES", "DataError", "DataWarning", "DiagnosticReport", "EngineUnavailableError", "HierstanError",
     "HierstanWarning", "SamplingError", "UnknownNameError", "available_engines", "diagnose",
-    "eight_schools", "get_engine", "get_family", "multigroup", "radon", "sample",
+    "eight_schools", "get_engine", "get_family", "multigroup", "radon", "sample", "thai",
 ]

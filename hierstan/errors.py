@@ -17,6 +17,10 @@ class EngineUnavailableError(HierstanError, RuntimeError):
     """The requested Stan engine is not installed on this machine."""
 
 
+class DataWarning(UserWarning):
+    """Data hierstan could use only in part (e.g. rows dropped for a missing covariate), with counts."""
+
+
 class SamplingError(HierstanError, RuntimeError):
     """Stan failed to compile or to sample."""
 

@@ -35,6 +35,13 @@ def _parameters(raw: RawDraws) -> dict[str, np.ndarray]:
     return {name: values for name, values in raw.variables.items() if name not in GENERATED}
 
 
+def _pointwise(raw: RawDraws, name: str, outcome: str) -> dict[str, np.ndarray]:
+    """``name`` under the outcome's name; nothing if the program was told not to generate it
+    (a program may size its pointwise arrays 0 to save writing them)."""
+    values = raw.variables[name]
+    return {outcome: values} if values.shape[-1] else {}
+
+
 def _netcdf_safe(attrs: dict[str, Any]) -> dict[str, Any]:
     # netCDF attributes take strings and numbers only
     return {k: int(v) if isinstance(v, bool) else v for k, v in attrs.items() if v is not None}
@@ -51,15 +58,16 @@ def to_inference_data(
     groups: dict[str, Any] = {
         "posterior": _parameters(posterior),
         "sample_stats": _sample_stats(posterior),
-        "log_likelihood": {outcome: posterior.variables["log_lik"]},
-        "posterior_predictive": {outcome: posterior.variables["y_rep"]},
+        "log_likelihood": _pointwise(posterior, "log_lik", outcome),
+        "posterior_predictive": _pointwise(posterior, "y_rep", outcome),
         "observed_data": {outcome: stan_data.observed},
         "constant_data": stan_data.constant,
     }
     if prior is not None:
         groups["prior"] = _parameters(prior)
         groups["sample_stats_prior"] = _sample_stats(prior)
-        groups["prior_predictive"] = {outcome: prior.variables["y_rep"]}
+        groups["prior_predictive"] = _pointwise(prior, "y_rep", outcome)
+    groups = {name: group for name, group in groups.items() if group}
     attrs = {
         **stan_data.attrs,
         "program": stan_data.program,

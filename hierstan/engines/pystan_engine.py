@@ -80,7 +80,7 @@ def _is_built(code: str) -> bool:
 def _by_chain(values: np.ndarray, chains: int, shape: tuple[int, ...] = ()) -> np.ndarray:
     """PyStan's (*shape, draw * chain), chains interleaved, as (chain, draw, *shape);
     scalars come as (1, draw * chain)."""
-    values = values.reshape(*shape, -1, chains)
+    values = values.reshape(*shape, values.shape[-1] // chains, chains)  # explicit: shape may hold a 0
     return np.moveaxis(values, (-1, -2), (0, 1))
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from types import ModuleType
 
 from ..errors import check_choice
-from . import eight_schools, multigroup, radon
+from . import eight_schools, multigroup, radon, thai
 
-FAMILIES: dict[str, ModuleType] = {module.FAMILY: module for module in (eight_schools, radon, multigroup)}
+FAMILIES: dict[str, ModuleType] = {
+    module.FAMILY: module for module in (eight_schools, radon, multigroup, thai)
+}
 
 
 def get_family(name: str) -> ModuleType:

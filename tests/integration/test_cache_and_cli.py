@@ -81,7 +81,10 @@ def test_reproduce_writes_every_result(tmp_path):
                 "eight_schools_funnel.png", "eight_schools_log_tau_running_mean.png",
                 "radon_summary.csv", "radon_counties.csv", "radon_loo.csv", "radon_loo.md",
                 "radon_shrinkage.png", "radon_loo_pareto_k.csv",
-                "multigroup_summary.csv", "multigroup_recovery.png"}
+                "multigroup_summary.csv", "multigroup_recovery.png",
+                "thai_summary.csv", "thai_loo.csv", "thai_loo.md", "thai_loo_pareto_k.csv",
+                "thai_probability_effects.csv", "thai_probability_effects.md", "thai_prior_predictive.png",
+                "thai_posterior_predictive.png", "thai_forest_pped.png"}
     assert expected <= {p.name for p in tmp_path.iterdir()}
     for png in tmp_path.glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

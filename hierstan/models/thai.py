@@ -1,0 +1,351 @@
+"""Thai primary education (MODELS.md §4): did a pupil repeat a class, by school and pre-primary
+education (pped)? Multilevel logistic regression, five variants, non-centered by default.
+
+Speed: pupils of one school with the same covariate values share one linear predictor, so their
+Bernoulli outcomes enter the likelihood only through the count of repeats: an exact binomial
+likelihood over (school, covariate-pattern) cells (822 cells for 8582 pupils with pped alone).
+Per-pupil ``log_lik`` and ``y_rep`` are still generated, for PSIS-LOO and predictive checks.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+from matplotlib.figure import Figure
+from scipy.special import expit
+
+from ..diagnostics import compare_loo
+from ..errors import DataError, DataWarning, check_choice
+from ..fitting import sample
+from ..programs import data_file
+from ..stan_data import DEFAULT_ADVICE, StanData
+from ..validation import label_column, numeric_column, prior_scales, require_columns, require_frame
+
+FAMILY = "thai"
+DESCRIPTION = "Thai education: repeating a class, 8582 pupils in 411 schools (multilevel logistic)"
+VARIANTS = ("random_slope", "intercept_only", "random_intercept", "slope_only", "covariates")
+# fitted to the same pupils, so PSIS-LOO can compare them (covariates drops the missing msesc)
+LOO_VARIANTS = ("intercept_only", "random_intercept", "random_slope", "slope_only")
+PROGRAMS = {"intercept_only": "thai_varying_intercept", "random_intercept": "thai_varying_intercept",
+            "covariates": "thai_varying_intercept", "random_slope": "thai_random_slope",
+            "slope_only": "thai_slope_only"}
+PARAMETERIZATIONS = ("noncentered", "centered")
+LIKELIHOODS = ("auto", "cells", "pupils")
+MISSING = ("drop", "raise")
+PRIORS = {"coef_scale": 10.0, "mean_scale": 100.0, "hyper_scale": 50.0}
+COLUMNS = {"outcome": "repeat", "school": "school_id", "pped": "pped", "sex": "sex", "msesc": "msesc"}
+
+
+def load_data() -> pd.DataFrame:
+    """The shipped data (data/README.md): 8582 pupils in 411 schools; msesc missing for 55."""
+    return pd.read_csv(data_file("thaieduc.csv"))
+
+
+def _binary(df: pd.DataFrame, column: str, what: str) -> np.ndarray:
+    values = numeric_column(df, column, what)
+    bad = df.index[(values != 0) & (values != 1)]
+    if len(bad):
+        shown = ", ".join(map(str, bad[:5])) + (f" (and {len(bad) - 5} more)" if len(bad) > 5 else "")
+        raise DataError(f"{what}: column {column!r} must be 0 or 1; row(s) {shown} are not")
+    return values
+
+
+def _subset(labels: pd.Series, keep: np.ndarray, schools: int, seed: int, what: str) -> np.ndarray:
+    """Rows of a seeded random subset of ``schools`` of the schools with rows kept."""
+    available = np.sort(labels[keep].unique())
+    if isinstance(schools, bool) or not isinstance(schools, (int, np.integer)) or schools < 2:
+        raise DataError(f"{what}: schools must be an integer >= 2, got {schools!r}")
+    if schools > len(available):
+        raise DataError(f"{what}: asked for a subset of {schools} schools, but the data have only "
+                        f"{len(available)}")
+    chosen = np.random.default_rng(seed).choice(available, size=schools, replace=False)
+    return labels.isin(chosen).to_numpy()
+
+
+def stan_data(
+    data: pd.DataFrame | None = None,
+    *,
+    variant: str = "random_slope",
+    parameterization: str = "noncentered",
+    likelihood: str = "auto",
+    priors: dict[str, float] | None = None,
+    schools: int | None = None,
+    subset_seed: int = 0,
+    missing: str = "drop",
+    pointwise: bool = True,
+    **columns: str,
+) -> StanData:
+    """Validate ``data`` (default: the shipped data) and turn it into Stan data.
+
+    Parameters
+    ----------
+    variant, parameterization
+        One of :data:`VARIANTS`; ``"noncentered"`` (default) or ``"centered"`` school effects.
+    likelihood
+        ``"cells"`` (binomial counts per school and covariate pattern), ``"pupils"`` (Bernoulli,
+        pupil by pupil) or ``"auto"``: cells when there are at most half as many as pupils.
+    priors
+        Overrides of :data:`PRIORS`.
+    schools, subset_seed
+        Fit a random subset of this many schools (the original analysis used 19), drawn with
+        ``numpy.random.default_rng(subset_seed)`` from the sorted school ids.
+    missing
+        ``covariates`` only: pupils whose ``msesc`` is missing cannot enter the model. ``"drop"``
+        fits the complete cases and warns with the count (:class:`hierstan.DataWarning`);
+        ``"raise"`` refuses.
+    pointwise
+        Generate per-pupil ``log_lik`` and ``y_rep`` (needed for LOO and predictive checks).
+        ``False`` skips them: writing 2 x 8582 values per draw costs more than sampling itself.
+    columns
+        Column names, defaults in :data:`COLUMNS` (``outcome``, ``school``, ``pped``, ``sex``,
+        ``msesc``).
+    """
+    check_choice("thai variant", variant, VARIANTS)
+    check_choice("parameterization", parameterization, PARAMETERIZATIONS)
+    check_choice("likelihood", likelihood, LIKELIHOODS)
+    check_choice("missing", missing, MISSING)
+    for name in columns:
+        check_choice("thai column argument", name, COLUMNS)
+    names = {**COLUMNS, **columns}
+    outcome, school, pped = names["outcome"], names["school"], names["pped"]
+    fixed = {"intercept_only": [], "random_intercept": [pped],
+             "covariates": [names["sex"], pped, names["msesc"]]}.get(variant, [])
+    uses_pped = variant != "intercept_only"
+    what = "thai data"
+    df = load_data() if data is None else require_frame(data, what)
+    require_columns(df, list(dict.fromkeys([outcome, school, *([pped] if uses_pped else []), *fixed])), what)
+    labels = label_column(df, school, what)
+    for column in [outcome, *([pped] if uses_pped else []), *fixed[:1 if variant == "covariates" else 0]]:
+        _binary(df, column, what)
+    keep = np.ones(len(df), dtype=bool)
+    dropped = {"pupils": 0, "schools": 0}
+    if variant == "covariates":
+        absent = df[names["msesc"]].isna().to_numpy()
+        if absent.any():
+            dropped = {"pupils": int(absent.sum()), "schools": int(labels[absent].nunique())}
+            message = (f"{what}: column {names['msesc']!r} is missing for {dropped['pupils']} pupils in "
+                       f"{dropped['schools']} schools, and the covariates variant cannot use them")
+            if missing == "raise":
+                raise DataError(message + "; pass missing='drop' to fit the complete cases")
+            warnings.warn(f"{message}: fitting the {len(df) - dropped['pupils']} complete cases "
+                          "(missing='raise' refuses instead)", DataWarning, stacklevel=3)
+            keep = ~absent
+    if schools is not None:
+        keep &= _subset(labels, keep, schools, subset_seed, what)
+    rows = df.loc[keep]
+    codes, ids = pd.factorize(labels[keep], sort=True)
+    y = rows[outcome].to_numpy(dtype=int)
+    X = np.column_stack([numeric_column(rows, c, what) for c in fixed]) if fixed else np.zeros((len(rows), 0))
+    x_pped = rows[pped].to_numpy(dtype=float) if uses_pped else np.zeros(len(rows))
+    # cells: one per school and covariate pattern (pped may also be a column of X: harmless)
+    pattern = pd.DataFrame(X, columns=[f"x{k}" for k in range(X.shape[1])])
+    pattern.insert(0, "pped", x_pped)
+    pattern.insert(0, "school", codes + 1)
+    pattern["y"] = y
+    cells = pattern.groupby(list(pattern.columns[:-1]), sort=True)["y"].agg(n="size", y="sum").reset_index()
+    use_cells = likelihood == "cells" or (likelihood == "auto" and 2 * len(cells) <= len(y))
+    scales = prior_scales(PRIORS, priors)
+    per_school = {"random_slope": ("alpha", "alpha_raw", "beta", "beta_raw"),
+                  "slope_only": ("beta", "beta_raw")}.get(variant, ("alpha", "alpha_raw"))
+    pupils = rows.index.to_list() if df.index.is_unique else list(np.flatnonzero(keep))
+    constant = {"school_index": codes, **({pped: x_pped} if uses_pped else {}),
+                **{c: X[:, k] for k, c in enumerate(fixed)}}
+    return StanData(
+        program=PROGRAMS[variant],
+        data={"N": len(y), "J": len(ids), "y": y, "school": codes + 1, "K": X.shape[1], "X": X,
+              "pped": x_pped, "C": len(cells), "cell_school": cells["school"].to_numpy(),
+              "cell_X": cells[pattern.columns[2:-1]].to_numpy(float).reshape(len(cells), X.shape[1]),
+              "cell_pped": cells["pped"].to_numpy(float), "cell_n": cells["n"].to_numpy(),
+              "cell_y": cells["y"].to_numpy(), "use_cells": int(use_cells), **scales,
+              "centered": int(parameterization == "centered"), "pointwise": int(pointwise),
+              "prior_only": 0},
+        outcome=outcome,
+        observed=y,
+        coords={"school": [str(i) for i in ids], "pupil": pupils, "coefficient": fixed},
+        dims={**{name: ["school"] for name in per_school}, outcome: ["pupil"],
+              **({"beta": ["coefficient"]} if PROGRAMS[variant] == "thai_varying_intercept" else {}),
+              **{name: ["pupil"] for name in constant}},
+        constant={**constant, **scales},
+        attrs={"family": FAMILY, "variant": variant, "parameterization": parameterization,
+               "likelihood": "cells" if use_cells else "pupils", "cells": len(cells),
+               "dropped_pupils": dropped["pupils"], "dropped_schools": dropped["schools"],
+               "subset_schools": len(ids) if schools else 0, "subset_seed": subset_seed},
+        adapt_delta=0.95,
+        divergence_advice=("use the non-centered parameterization (parameterization='noncentered')"
+                           if parameterization == "centered" else DEFAULT_ADVICE),
+    )
+
+
+def fit(data: pd.DataFrame | None = None, *, variant: str = "random_slope",
+        **options: Any) -> az.InferenceData:
+    """Fit a Thai variant: data arguments as :func:`stan_data`, the rest :func:`hierstan.sample`'s."""
+    data_options = ("parameterization", "likelihood", "priors", "schools", "subset_seed", "missing",
+                    "pointwise", *COLUMNS)
+    prepared = stan_data(data, variant=variant, **{k: options.pop(k) for k in data_options if k in options})
+    return sample(prepared, **options)
+
+
+def school_rates(idata: az.InferenceData, group: str = "posterior_predictive") -> pd.DataFrame:
+    """Per school: pupils, observed repeat rate, and the mean and 90% interval of the repeat rate
+    in the replicated data of ``group`` (``"posterior_predictive"`` or ``"prior_predictive"``)."""
+    return _rates(idata, group)[0]
+
+
+def replicated_rates(idata: az.InferenceData, group: str = "posterior_predictive") -> np.ndarray:
+    """Repeat rate of every school in every replicated data set of ``group``: (draws, schools)."""
+    return _rates(idata, group)[1]
+
+
+def _rates(idata: az.InferenceData, group: str) -> tuple[pd.DataFrame, np.ndarray]:
+    outcome = next(iter(idata.observed_data.data_vars))
+    codes = idata.constant_data["school_index"].values
+    order = np.argsort(codes, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0])
+    n = np.diff(np.r_[starts, len(codes)])
+    replicated = idata[group][outcome].values.reshape(-1, len(codes))[:, order]
+    rates = np.add.reduceat(replicated, starts, axis=1) / n
+    observed = np.add.reduceat(idata.observed_data[outcome].values[order], starts) / n
+    return pd.DataFrame({"school": idata.posterior["school"].values, "n": n, "observed": observed,
+                         "replicated_mean": rates.mean(axis=0),
+                         "replicated_q05": np.quantile(rates, 0.05, axis=0),
+                         "replicated_q95": np.quantile(rates, 0.95, axis=0)}), rates
+
+
+def _rate_histograms(ax, rates: np.ndarray, observed: np.ndarray, label: str, seed: int = 0) -> None:
+    bins = np.linspace(0, 1, 21)
+    shown = np.random.default_rng(seed).choice(len(rates), size=min(20, len(rates)), replace=False)
+    for i, row in enumerate(rates[shown]):
+        ax.hist(row, bins=bins, histtype="step", color="C0", alpha=0.3, label=label if i == 0 else None)
+    ax.hist(observed, bins=bins, histtype="step", color="black", lw=2, label="observed")
+    ax.set(xlabel="repeat rate of a school", ylabel="schools")
+    ax.legend()
+
+
+def prior_predictive_plot(idata: az.InferenceData) -> Figure:
+    """Per-school repeat rates in 20 prior-predictive data sets against the observed ones."""
+    table, rates = _rates(idata, "prior_predictive")
+    figure = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = figure.subplots()
+    _rate_histograms(ax, rates, table["observed"].to_numpy(), "prior predictive (20 draws)")
+    ax.set_title(f"Prior predictive check ({idata.posterior.attrs['variant']}): "
+                 "vague priors put most schools at 0 or 1")
+    return figure
+
+
+def posterior_predictive_plot(idata: az.InferenceData) -> Figure:
+    """Left: observed vs replicated rate per school with 90% intervals; right: the distribution of
+    school rates, observed and in 20 replicated data sets."""
+    table, rates = _rates(idata, "posterior_predictive")
+    figure = Figure(figsize=(11, 4.5), layout="constrained")
+    left, right = figure.subplots(1, 2)
+    left.errorbar(table["observed"], table["replicated_mean"], fmt="o", ms=2, alpha=0.5, elinewidth=0.5,
+                  yerr=[table["replicated_mean"] - table["replicated_q05"],
+                        table["replicated_q95"] - table["replicated_mean"]])
+    left.plot([0, 1], [0, 1], color="black", lw=1)
+    left.set(xlabel="observed repeat rate", ylabel="replicated repeat rate (mean, 90%)",
+             title="per school")
+    _rate_histograms(right, rates, table["observed"].to_numpy(), "posterior predictive (20 draws)")
+    right.set_title("distribution over schools")
+    figure.suptitle(f"Posterior predictive check ({idata.posterior.attrs['variant']})")
+    return figure
+
+
+def forest_plot(idata: az.InferenceData) -> Figure:
+    """Per-school pped effects (log-odds), 90% intervals, ordered by posterior mean."""
+    beta = idata.posterior["beta"]
+    if "school" not in beta.dims:
+        raise DataError("the forest plot needs per-school pped effects: the random_slope or "
+                        "slope_only variant")
+    mean = beta.mean(("chain", "draw")).values
+    low, high = beta.quantile([0.05, 0.95], ("chain", "draw")).values
+    order = np.argsort(mean)
+    figure = Figure(figsize=(10, 4.5), layout="constrained")
+    ax = figure.subplots()
+    rank = np.arange(len(mean))
+    ax.vlines(rank, low[order], high[order], color="C0", lw=0.6, alpha=0.6, label="90% interval")
+    ax.plot(rank, mean[order], "o", ms=1.5, color="C0", label="posterior mean")
+    ax.axhline(float(idata.posterior["mu_beta"].mean()), color="C3", label="population mean mu_beta")
+    ax.axhline(0.0, color="black", lw=0.8)
+    ax.set(xlabel="school, ordered by posterior mean", ylabel="pped effect (log-odds)",
+           title=f"Per-school effect of pre-primary education ({idata.posterior.attrs['variant']})")
+    ax.legend()
+    return figure
+
+
+def probability_effects(idata: az.InferenceData) -> pd.DataFrame:
+    """P(repeat | pped = 0), P(repeat | pped = 1) and their difference, computed draw by draw.
+
+    ``typical school``: a school at the centre of the population (intercept mu_alpha, or alpha in
+    slope_only; pped effect mu_beta, or beta in random_intercept): MODELS.md's quantity.
+    ``average school``: the average over the fitted schools of each school's probability, which
+    differs because inv_logit is not linear. Neither is inv_logit of a coefficient on its own:
+    inv_logit(beta) is not a probability of anything.
+    """
+    post = idata.posterior
+    variant = post.attrs["variant"]
+    if variant not in ("random_intercept", "random_slope", "slope_only"):
+        raise DataError("probability effects of pped need the random_intercept, random_slope or "
+                        f"slope_only variant, not {variant!r}")
+    intercept = post["alpha"] if variant == "slope_only" else post["mu_alpha"]
+    slope = post["beta"].isel(coefficient=0) if variant == "random_intercept" else post["mu_beta"]
+    # each school's log-odds without and with pped (slope_only: one intercept for all)
+    eta0 = post["alpha"]
+    eta0, eta1 = xr.broadcast(eta0, eta0 + (post["beta"] if "school" in post["beta"].dims else slope))
+    draws = {
+        ("typical school", "P(repeat | pped=0)"): expit(intercept),
+        ("typical school", "P(repeat | pped=1)"): expit(intercept + slope),
+        ("average school", "P(repeat | pped=0)"): expit(eta0).mean("school"),
+        ("average school", "P(repeat | pped=1)"): expit(eta1).mean("school"),
+    }
+    for scale in ("typical school", "average school"):
+        draws[(scale, "difference (1 - 0)")] = (draws[(scale, "P(repeat | pped=1)")]
+                                                - draws[(scale, "P(repeat | pped=0)")])
+    rows = {key: {"mean": float(v.mean()), "q05": float(v.quantile(0.05)), "q95": float(v.quantile(0.95))}
+            for key, v in draws.items()}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(["scale", "quantity"])
+
+
+def _pupils(idata: az.InferenceData) -> pd.DataFrame:
+    outcome = next(iter(idata.observed_data.data_vars))
+    school = idata.posterior["school"].values[idata.constant_data["school_index"].values]
+    return pd.DataFrame({"school": school, outcome: idata.observed_data[outcome].values})
+
+
+def reproduce(out: Path, **options: Any) -> list[Path]:
+    """Fit every variant; write summaries, the LOO comparison with its Pareto-k problems,
+    probability-scale effects and the prior/posterior predictive and forest plots."""
+    fits = {v: fit(variant=v, prior=v == "random_slope", **options) for v in LOO_VARIANTS}
+    with warnings.catch_warnings():  # the dropped msesc rows are reported in the summary instead
+        warnings.simplefilter("ignore", DataWarning)
+        fits["covariates"] = fit(variant="covariates", **options)
+    summary = pd.concat(
+        {v: az.summary(f, var_names=[n for n, da in f.posterior.data_vars.items() if "school" not in da.dims])
+         for v, f in fits.items()}, names=["variant", "parameter"])
+    loo, flagged = compare_loo({v: fits[v] for v in LOO_VARIANTS})
+    flagged = flagged.join(_pupils(fits["random_slope"]), on="obs")
+    effects = pd.concat({v: probability_effects(fits[v])
+                         for v in ("random_intercept", "random_slope", "slope_only")}, names=["variant"])
+    names = ["thai_summary.csv", "thai_loo.csv", "thai_loo.md", "thai_loo_pareto_k.csv",
+             "thai_probability_effects.csv", "thai_probability_effects.md", "thai_prior_predictive.png",
+             "thai_posterior_predictive.png", "thai_forest_pped.png"]
+    written = [out / name for name in names]
+    summary.to_csv(written[0])
+    loo.to_csv(written[1])
+    dropped = fits["covariates"].posterior.attrs["dropped_pupils"]
+    written[2].write_text(loo.drop(columns=["weight"]).to_markdown() + "\n\n"
+                          f"{len(flagged)} pupil(s) with Pareto k above ArviZ's threshold, listed in "
+                          f"thai_loo_pareto_k.csv. The covariates variant is not in the table: it drops "
+                          f"the {dropped} pupils whose school's msesc is missing.\n")
+    flagged.to_csv(written[3], index=False)
+    effects.to_csv(written[4])
+    written[5].write_text(effects.to_markdown() + "\n")
+    prior_predictive_plot(fits["random_slope"]).savefig(written[6], dpi=120)
+    posterior_predictive_plot(fits["random_slope"]).savefig(written[7], dpi=120)
+    forest_plot(fits["random_slope"]).savefig(written[8], dpi=120)
+    return written

@@ -1,0 +1,46 @@
+// Thai repeat, school intercepts and school pped slopes, independent normals (MODELS.md §4).
+data {
+#include thai_data.stan
+}
+parameters {
+  real mu_alpha;
+  real<lower=0> sigma_alpha;
+  real mu_beta;
+  real<lower=0> sigma_beta;
+  vector[J] alpha_raw;
+  vector[J] beta_raw;
+}
+transformed parameters {
+  vector[J] alpha = centered ? alpha_raw : mu_alpha + sigma_alpha * alpha_raw;
+  vector[J] beta = centered ? beta_raw : mu_beta + sigma_beta * beta_raw;
+}
+model {
+  mu_alpha ~ normal(0, mean_scale);
+  sigma_alpha ~ normal(0, hyper_scale);
+  mu_beta ~ normal(0, mean_scale);
+  sigma_beta ~ normal(0, hyper_scale);
+  if (centered) {
+    alpha_raw ~ normal(mu_alpha, sigma_alpha);
+    beta_raw ~ normal(mu_beta, sigma_beta);
+  } else {
+    alpha_raw ~ std_normal();
+    beta_raw ~ std_normal();
+  }
+  if (!prior_only) {
+    if (use_cells) {
+      cell_y ~ binomial_logit(cell_n, alpha[cell_school] + beta[cell_school] .* cell_pped);
+    } else {
+      y ~ bernoulli_logit(alpha[school] + beta[school] .* pped);
+    }
+  }
+}
+generated quantities {
+  // pointwise log-likelihood (PSIS-LOO) and replicated outcomes, pupil by pupil; pointwise = 0
+  // leaves them empty (writing out 2 N values per draw can cost more than the sampling)
+  vector[pointwise ? N : 0] log_lik;
+  array[pointwise ? N : 0] int y_rep;
+  if (pointwise) {
+    vector[N] eta = alpha[school] + beta[school] .* pped;
+#include thai_generated.stan
+  }
+}
