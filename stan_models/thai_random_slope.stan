@@ -11,8 +11,17 @@ parameters {
   vector[J] beta_raw;
 }
 transformed parameters {
-  vector[J] alpha = centered ? alpha_raw : mu_alpha + sigma_alpha * alpha_raw;
-  vector[J] beta = centered ? beta_raw : mu_beta + sigma_beta * beta_raw;
+  vector[J] alpha = alpha_raw;
+  vector[J] beta = beta_raw;
+  if (!centered) {
+    // Non-centered about each school's pped share c: the data pin down the school's logit at c,
+    // alpha + c * beta, so that combination gets its own standard-normal deviation (alpha_raw)
+    // and beta the independent remainder (beta_raw). The prior of (alpha, beta) is unchanged;
+    // c = 0 is the textbook form, whose sigma_beta mixes ~3x slower on the full data.
+    vector[J] sd_at_c = sqrt(square(sigma_alpha) + square(sigma_beta * pped_centre));
+    beta = mu_beta + sigma_beta * (sigma_beta * pped_centre .* alpha_raw + sigma_alpha * beta_raw) ./ sd_at_c;
+    alpha = mu_alpha + pped_centre * mu_beta + sd_at_c .* alpha_raw - pped_centre .* beta;
+  }
 }
 model {
   mu_alpha ~ normal(0, mean_scale);

@@ -22,8 +22,13 @@ model {
   }
   beta ~ normal(0, coef_scale);
   if (!prior_only) {
-    if (use_cells) {
+    // the GLM functions drop the whole likelihood when X has no columns, so K = 0 needs its own line
+    if (use_cells && K == 0) {
+      cell_y ~ binomial_logit(cell_n, alpha[cell_school]);
+    } else if (use_cells) {
       cell_y ~ binomial_logit_glm(cell_n, cell_X, alpha[cell_school], beta);
+    } else if (K == 0) {
+      y ~ bernoulli_logit(alpha[school]);
     } else {
       y ~ bernoulli_logit_glm(X, alpha[school], beta);
     }

@@ -24,6 +24,9 @@
   real<lower=0> hyper_scale;
   // 1 = sample the school effects themselves, 0 = their standardised deviations (non-centered)
   int<lower=0, upper=1> centered;
+  // random_slope, non-centered: the pped value about which each school's effects are
+  // non-centered (its share of pped pupils; zeros for the textbook form)
+  vector<lower=0, upper=1>[J] pped_centre;
   // 1 = generate per-pupil log_lik and y_rep, 0 = skip them
   int<lower=0, upper=1> pointwise;
   // 1 = ignore the likelihood (prior and prior-predictive draws)

@@ -127,3 +127,11 @@ def test_pupil_likelihood_on_request_and_auto_choice(frame):
     # one pupil per school: as many cells as pupils, so auto falls back to pupils
     single = frame.drop_duplicates("school_id")
     assert _prepare(single).attrs["likelihood"] == "pupils"
+
+
+def test_random_slope_is_non_centered_about_each_school_pped_share(frame):
+    share = frame.groupby("school_id")["pped"].mean().to_numpy()
+    centre = _prepare(frame, variant="random_slope").data["pped_centre"]
+    np.testing.assert_allclose(centre, share)
+    assert share.min() == 0 and share.max() == 1  # from no pped pupils to all of them
+    assert not _prepare(frame, parameterization="noncentered_plain").data["pped_centre"].any()

@@ -1,7 +1,10 @@
-"""Radon: cost of the sufficient-statistic (cells) likelihood against the per-house one.
+"""Cost of a family's aggregated (cells) likelihood against the row-by-row one.
 
-Usage: python scripts/time_radon_likelihood.py [--engine auto|pystan|cmdstan] [--reps 2]
-       [--variant varying_intercept_slope] [--out results/bench]
+Usage: python scripts/time_likelihood.py [--family radon|thai] [--engine auto|pystan|cmdstan]
+       [--reps 2] [--variant NAME] [--out results/bench]
+
+Radon: cells of (county, floor) vs houses; Thai: cells of (school, covariate pattern) vs pupils,
+without the per-pupil generated quantities (pointwise=False), which would swamp the comparison.
 
 Two measurements, the forms alternating within each repetition, programs compiled beforehand:
 
@@ -25,9 +28,11 @@ import numpy as np
 import pandas as pd
 
 import hierstan
-from hierstan.models import radon
+from hierstan.models import radon, thai
 
-FORMS = ("cells", "houses")
+# family: module, the two likelihood forms (aggregated first), default variant, extra settings
+FAMILIES = {"radon": (radon, ("cells", "houses"), "varying_intercept_slope", {}),
+            "thai": (thai, ("cells", "pupils"), "random_slope", {"pointwise": False})}
 SHORT, LONG = 100, 1100
 logging.getLogger("arviz").setLevel(logging.ERROR)  # one-chain runs: R-hat is not wanted here
 
@@ -35,8 +40,9 @@ logging.getLogger("arviz").setLevel(logging.ERROR)  # one-chain runs: R-hat is n
 def _fit(form: str, args, **settings):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return radon.fit(variant=args.variant, likelihood=form, engine=args.engine, progress=False,
-                         **settings)
+        module, _, _, extra = FAMILIES[args.family]
+        return module.fit(variant=args.variant, likelihood=form, engine=args.engine, progress=False,
+                          **extra, **settings)
 
 
 def _sampling_row(form: str, rep: int, args) -> dict:
@@ -76,34 +82,41 @@ def _markdown(frame: pd.DataFrame) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--family", choices=FAMILIES, default="radon")
     parser.add_argument("--engine", default="auto")
-    parser.add_argument("--variant", default="varying_intercept_slope")
+    parser.add_argument("--variant", help="default: the family's main variant")
     parser.add_argument("--reps", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("results/bench"))
     args = parser.parse_args()
-    for form in FORMS:  # compile (or load) both programs before any timing
+    _, forms, default_variant, _ = FAMILIES[args.family]
+    args.variant = args.variant or default_variant
+    for form in forms:  # compile (or load) both programs before any timing
         _fit(form, args, chains=1, draws=10, warmup=10)
     started = time.perf_counter()
-    sampling = pd.DataFrame([_sampling_row(f, rep, args) for rep in range(1, args.reps + 1) for f in FORMS])
-    gradients = pd.DataFrame([_gradient_row(f, rep, args) for rep in range(1, args.reps + 1) for f in FORMS])
+    sampling = pd.DataFrame([_sampling_row(f, rep, args) for rep in range(1, args.reps + 1) for f in forms])
+    gradients = pd.DataFrame([_gradient_row(f, rep, args) for rep in range(1, args.reps + 1) for f in forms])
     medians = pd.concat([sampling.groupby("form")[["sampling_s", "ess_bulk_min_per_s"]].median(),
                          gradients.groupby("form")[["us_per_gradient", "us_per_draw_overhead"]].median()],
                         axis=1)
-    ratio = medians.loc["houses"] / medians.loc["cells"]
+    ratio = medians.loc[forms[1]] / medians.loc["cells"]
     engine = hierstan.get_engine(args.engine)
+    module = FAMILIES[args.family][0]
+    data = module.stan_data(variant=args.variant).data
+    rows, cells = data["N"], data["C"] if "C" in data else data["K"]  # radon calls its cells K
     text = (
-        f"# Radon {args.variant}: cells vs per-house likelihood\n\n"
+        f"# {args.family} {args.variant}: cells vs per-row likelihood\n\n"
         f"Engine {engine.name} {engine.version()}; numbers from one run of "
-        f"`python scripts/time_radon_likelihood.py --reps {args.reps}` "
-        f"({time.perf_counter() - started:.0f} s). 919 houses, 145 (county, floor) cells.\n\n"
+        f"`python scripts/time_likelihood.py --family {args.family} --reps {args.reps}` "
+        f"({time.perf_counter() - started:.0f} s). {rows} {forms[1]}, {cells} cells.\n\n"
         "## Sampling, 4 x 1000 (+1000 warmup), seeds 1..reps\n\n" + _markdown(sampling)
         + "\n## Time per gradient (one chain, difference method; see the script's docstring)\n\n"
         + _markdown(gradients)
-        + "\n## Medians and houses / cells ratio\n\n"
-        + _markdown(pd.concat([medians, ratio.rename("houses / cells").to_frame().T]).round(2).reset_index())
+        + f"\n## Medians and {forms[1]} / cells ratio\n\n"
+        + _markdown(pd.concat([medians, ratio.rename(f"{forms[1]} / cells").to_frame().T])
+                    .round(2).reset_index())
     )
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "radon_likelihood_timing.md").write_text(text)
+    (args.out / f"{args.family}_likelihood_timing.md").write_text(text)
     print(text)
 
 
