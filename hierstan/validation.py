@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -38,13 +38,15 @@ def numeric_column(
 ) -> np.ndarray:
     """Column ``column`` as a float array: numeric, finite and, if asked, > 0."""
     values = df[column]
-    if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+    if pd.api.types.is_bool_dtype(values):
+        raise DataError(f"{what}: column {column!r} must be numeric; got booleans")
+    if not pd.api.types.is_numeric_dtype(values):  # e.g. object: accepted if every value is a number
         converted = pd.to_numeric(values, errors="coerce")
         bad = values.index[converted.isna() & values.notna()]
-        raise DataError(
-            f"{what}: column {column!r} must be numeric (dtype {values.dtype}); "
-            + (f"non-numeric value(s) in row(s) {_rows(bad)}" if len(bad) else "got booleans")
-        )
+        if len(bad):
+            raise DataError(f"{what}: column {column!r} must be numeric (dtype {values.dtype}); "
+                            f"non-numeric value(s) in row(s) {_rows(bad)}")
+        values = converted
     array = values.to_numpy(dtype=float)
     bad = values.index[~np.isfinite(array)]
     if len(bad):
@@ -86,3 +88,23 @@ def prior_scales(defaults: Mapping[str, float], given: Mapping[str, float] | Non
             raise DataError(f"prior setting {name!r} must be finite and > 0, got {value}")
         scales[name] = float(value)
     return scales
+
+
+def binary_column(df: pd.DataFrame, column: str, what: str) -> np.ndarray:
+    """Column ``column`` as a float array of 0s and 1s."""
+    values = numeric_column(df, column, what)
+    bad = df.index[(values != 0) & (values != 1)]
+    if len(bad):
+        raise DataError(f"{what}: column {column!r} must be 0 or 1; row(s) {_rows(bad)} are not")
+    return values
+
+
+def category_column(df: pd.DataFrame, column: str, allowed: Sequence, what: str) -> pd.Series:
+    """Column ``column``, every value one of ``allowed`` (no missing values)."""
+    values = df[column]
+    bad = df.index[~values.isin(allowed)]
+    if len(bad):
+        raise DataError(f"{what}: column {column!r} must be one of {', '.join(map(repr, allowed))}; "
+                        f"row(s) {_rows(bad)} have {', '.join(map(repr, values[bad].unique()[:5]))}")
+    return values
+

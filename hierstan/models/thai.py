@@ -25,7 +25,14 @@ from ..errors import DataError, DataWarning, check_choice
 from ..fitting import sample
 from ..programs import data_file
 from ..stan_data import DEFAULT_ADVICE, StanData
-from ..validation import label_column, numeric_column, prior_scales, require_columns, require_frame
+from ..validation import (
+    binary_column,
+    label_column,
+    numeric_column,
+    prior_scales,
+    require_columns,
+    require_frame,
+)
 
 FAMILY = "thai"
 DESCRIPTION = "Thai education: repeating a class, 8582 pupils in 411 schools (multilevel logistic)"
@@ -45,15 +52,6 @@ COLUMNS = {"outcome": "repeat", "school": "school_id", "pped": "pped", "sex": "s
 def load_data() -> pd.DataFrame:
     """The shipped data (data/README.md): 8582 pupils in 411 schools; msesc missing for 55."""
     return pd.read_csv(data_file("thaieduc.csv"))
-
-
-def _binary(df: pd.DataFrame, column: str, what: str) -> np.ndarray:
-    values = numeric_column(df, column, what)
-    bad = df.index[(values != 0) & (values != 1)]
-    if len(bad):
-        shown = ", ".join(map(str, bad[:5])) + (f" (and {len(bad) - 5} more)" if len(bad) > 5 else "")
-        raise DataError(f"{what}: column {column!r} must be 0 or 1; row(s) {shown} are not")
-    return values
 
 
 def _subset(labels: pd.Series, keep: np.ndarray, schools: int, seed: int, what: str) -> np.ndarray:
@@ -126,7 +124,7 @@ def stan_data(
     require_columns(df, list(dict.fromkeys([outcome, school, *([pped] if uses_pped else []), *fixed])), what)
     labels = label_column(df, school, what)
     for column in [outcome, *([pped] if uses_pped else []), *fixed[:1 if variant == "covariates" else 0]]:
-        _binary(df, column, what)
+        binary_column(df, column, what)
     keep = np.ones(len(df), dtype=bool)
     dropped = {"pupils": 0, "schools": 0}
     if variant == "covariates":

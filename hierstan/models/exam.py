@@ -1,0 +1,245 @@
+"""Exam scores and school league tables (MODELS.md §5): Goldstein et al. (1993), BUGS "Schools".
+
+score_ij ~ normal(mu_ij, s_ij), log(1 / s_ij^2) = theta + phi * lrt_ij, with school coefficients
+(intercept, lrt, vr1) ~ multi_normal(gamma, Sigma) and eight fixed effects. ``lkj`` (default):
+Sigma = diag(tau) Omega diag(tau), Omega ~ LKJ(2), tau ~ half-normal(0, 1), coefficients
+normal(0, 10). ``bugs``: Sigma ~ inv_wishart(3, R), coefficients normal(0, 100).
+
+The programs sample standardised predictors and report every coefficient on the original scale;
+schools are ranked draw by draw on any of their three coefficients (:func:`league_table`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+from matplotlib.figure import Figure
+
+from ..errors import DataError, check_choice
+from ..fitting import sample
+from ..programs import data_file
+from ..stan_data import StanData
+from ..validation import (
+    binary_column,
+    category_column,
+    label_column,
+    numeric_column,
+    prior_scales,
+    require_columns,
+    require_frame,
+)
+
+FAMILY = "exam"
+DESCRIPTION = "Exam scores of 1978 pupils in 38 London schools, school league tables (BUGS Schools)"
+VARIANTS = ("lkj", "bugs")
+PRIORS = {"lkj": {"coef_scale": 10.0, "tau_scale": 1.0, "lkj_eta": 2.0}, "bugs": {"coef_scale": 100.0}}
+# the BUGS analysis's Wishart matrix: Sigma ~ inv_wishart(3, R)
+BUGS_R = np.array([[0.1, 0.005, 0.005], [0.005, 0.1, 0.005], [0.005, 0.005, 0.1]])
+COLUMNS = {"outcome": "score", "school": "school", "lrt": "lrt", "vr_band": "vr_band", "girl": "girl",
+           "school_gender": "school_gender", "school_denom": "school_denom"}
+VR_BANDS = (1, 2, 3)  # 1 = highest; 3 is the reference
+SCHOOL_GENDERS = ("mixed", "boys", "girls")  # mixed is the reference
+SCHOOL_DENOMS = ("state", "church_of_england", "roman_catholic", "other")  # state is the reference
+COEFFICIENTS = ("intercept", "lrt", "vr1")
+FIXED = ("lrt2", "vr2", "girl", "boys_school", "girls_school", "church_of_england", "roman_catholic",
+         "other_denom")
+
+
+def load_data() -> pd.DataFrame:
+    """The shipped data (data/README.md): 1978 pupils in 38 schools, school-gender labels verified."""
+    return pd.read_csv(data_file("exam_schools.csv"))
+
+
+def _school_level(df: pd.DataFrame, labels: pd.Series, column: str, what: str) -> None:
+    """A school-level column must hold one value per school."""
+    values = df[column].groupby(labels.to_numpy()).nunique()
+    mixed = values.index[values > 1]
+    if len(mixed):
+        raise DataError(f"{what}: column {column!r} is a school-level value, but school(s) "
+                        f"{', '.join(map(str, mixed[:5]))} have pupils with different values")
+
+
+def design(data: pd.DataFrame | None = None, **columns: str) -> tuple[pd.DataFrame, pd.Index]:
+    """Validate ``data`` and return the model's columns per pupil (school code, score, lrt, vr1,
+    the eight fixed-effect columns) and the school labels, sorted."""
+    for name in columns:
+        check_choice("exam column argument", name, COLUMNS)
+    names = {**COLUMNS, **columns}
+    what = "exam data"
+    df = load_data() if data is None else require_frame(data, what)
+    require_columns(df, list(names.values()), what)
+    labels = label_column(df, names["school"], what)
+    band = category_column(df, names["vr_band"], VR_BANDS, what)
+    gender = category_column(df, names["school_gender"], SCHOOL_GENDERS, what)
+    denom = category_column(df, names["school_denom"], SCHOOL_DENOMS, what)
+    for column in ("school_gender", "school_denom"):
+        _school_level(df, labels, names[column], what)
+    codes, schools = pd.factorize(labels, sort=True)
+    lrt = numeric_column(df, names["lrt"], what)
+    table = pd.DataFrame({
+        "school": codes + 1, "score": numeric_column(df, names["outcome"], what), "lrt": lrt,
+        "vr1": (band == 1).to_numpy(float),
+        "lrt2": lrt**2, "vr2": (band == 2).to_numpy(float), "girl": binary_column(df, names["girl"], what),
+        "boys_school": (gender == "boys").to_numpy(float),
+        "girls_school": (gender == "girls").to_numpy(float),
+        "church_of_england": (denom == "church_of_england").to_numpy(float),
+        "roman_catholic": (denom == "roman_catholic").to_numpy(float),
+        "other_denom": (denom == "other").to_numpy(float)}, index=df.index)
+    return table, schools
+
+
+def stan_data(
+    data: pd.DataFrame | None = None,
+    *,
+    variant: str = "lkj",
+    priors: dict[str, float] | None = None,
+    standardise: bool = True,
+    **columns: str,
+) -> StanData:
+    """Validate ``data`` (default: the shipped data) and turn it into Stan data.
+
+    ``priors`` overrides the variant's entries of :data:`PRIORS`. ``standardise=False`` makes
+    the sampler work on the original scales, as the model is written (for comparison only: it
+    needs far deeper trees). ``columns`` renames the columns of :data:`COLUMNS`; ``vr_band`` takes
+    1, 2, 3 (1 = highest band), ``school_gender`` and ``school_denom`` the values of
+    :data:`SCHOOL_GENDERS` and :data:`SCHOOL_DENOMS`, constant within a school.
+    """
+    check_choice("exam variant", variant, VARIANTS)
+    table, schools = design(data, **columns)
+    scales = prior_scales(PRIORS[variant], priors)
+    outcome = columns.get("outcome", COLUMNS["outcome"])
+    y = table["score"].to_numpy()
+    pupils = table.index.to_list() if table.index.is_unique else list(range(len(table)))
+    return StanData(
+        program=f"exam_{variant}",
+        data={"N": len(table), "J": len(schools), "y": y, "school": table["school"].to_numpy(),
+              "lrt": table["lrt"].to_numpy(), "vr1": table["vr1"].to_numpy(),
+              "X": table[list(FIXED)].to_numpy(), "standardise": int(standardise), **scales,
+              **({"R": BUGS_R} if variant == "bugs" else {}), "prior_only": 0},
+        outcome=outcome,
+        observed=y,
+        coords={"school": [str(s) for s in schools], "coefficient": list(COEFFICIENTS),
+                "coefficient2": list(COEFFICIENTS), "fixed": list(FIXED), "pupil": pupils},
+        dims={"a": ["school", "coefficient"], "a_std": ["school", "coefficient"], "gamma": ["coefficient"],
+              "gamma_std": ["coefficient"], "tau": ["coefficient"], "tau_std": ["coefficient"],
+              "z": ["coefficient", "school"], "beta": ["fixed"], "beta_std": ["fixed"],
+              "Omega": ["coefficient", "coefficient2"], "Sigma": ["coefficient", "coefficient2"],
+              "L_Omega": ["coefficient", "coefficient2"], "L_std": ["coefficient", "coefficient2"],
+              "L_Sigma": ["coefficient", "coefficient2"], outcome: ["pupil"],
+              "school_index": ["pupil"], "lrt": ["pupil"], "vr1": ["pupil"]},
+        constant={"school_index": table["school"].to_numpy() - 1, "lrt": table["lrt"].to_numpy(),
+                  "vr1": table["vr1"].to_numpy(), **scales},
+        attrs={"family": FAMILY, "variant": variant, "standardise": int(standardise)},
+        adapt_delta=0.9,
+    )
+
+
+def fit(data: pd.DataFrame | None = None, *, variant: str = "lkj", **options: Any) -> az.InferenceData:
+    """Fit an exam variant: data arguments as :func:`stan_data`, the rest :func:`hierstan.sample`'s."""
+    data_options = ("priors", "standardise", *COLUMNS)
+    prepared = stan_data(data, variant=variant, **{k: options.pop(k) for k in data_options if k in options})
+    return sample(prepared, **options)
+
+
+def simulate(truth: dict[str, Any] | None = None, *, data: pd.DataFrame | None = None,
+             seed: int = 0) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Scores simulated from the ``lkj`` model at a real design (default: the shipped data's
+    schools, lrt, bands and genders). ``truth`` sets any of gamma, tau, Omega, beta, theta, phi
+    (defaults are round values of the size the real data suggest). Returns the data, with
+    ``score`` replaced, and the full truth including each school's coefficients ``a``."""
+    frame = load_data() if data is None else data.copy()
+    table, schools = design(frame)
+    values = {"gamma": np.array([-0.7, 0.03, 1.0]), "tau": np.array([0.3, 0.01, 0.3]),
+              "Omega": np.array([[1.0, 0.5, -0.3], [0.5, 1.0, -0.4], [-0.3, -0.4, 1.0]]),
+              "beta": np.array([3e-4, 0.4, 0.15, 0.1, 0.15, -0.3, 0.15, -0.1]),
+              "theta": np.array(0.6), "phi": np.array(0.003)}
+    for name, value in (truth or {}).items():
+        check_choice("exam simulation parameter", name, values)
+        values[name] = np.asarray(value, dtype=float)
+    rng = np.random.default_rng(seed)
+    covariance = values["Omega"] * np.outer(values["tau"], values["tau"])
+    a = rng.multivariate_normal(values["gamma"], covariance, size=len(schools))
+    school = table["school"].to_numpy() - 1
+    mu = (a[school, 0] + a[school, 1] * table["lrt"] + a[school, 2] * table["vr1"]
+          + table[list(FIXED)].to_numpy() @ values["beta"])
+    scale = np.exp(-0.5 * (values["theta"] + values["phi"] * table["lrt"]))
+    frame[COLUMNS["outcome"]] = rng.normal(mu, scale)
+    return frame, {**values, "a": a}
+
+
+def school_ranks(idata: az.InferenceData, coefficient: str = "intercept") -> xr.DataArray:
+    """Per draw, each school's rank on ``coefficient`` (one of :data:`COEFFICIENTS`): 1 = highest."""
+    check_choice("ranking coefficient", coefficient, COEFFICIENTS)
+    values = idata.posterior["a"].sel(coefficient=coefficient).transpose("chain", "draw", "school")
+    # the position of each school when a draw's values are sorted from highest to lowest
+    ranks = (-values.values).argsort(axis=-1).argsort(axis=-1) + 1
+    return values.copy(data=ranks).rename(f"rank_{coefficient}")
+
+
+def league_table(idata: az.InferenceData, coefficient: str = "intercept", top: int = 5) -> pd.DataFrame:
+    """One row per school, ordered by median rank: mean and median rank, 95% interval, and the
+    probability of being in the top ``top`` and the bottom ``top``, from the per-draw ranks."""
+    ranks = school_ranks(idata, coefficient)
+    schools = ranks.sizes["school"]
+    if not 1 <= top <= schools:
+        raise DataError(f"top must be between 1 and the number of schools ({schools}), got {top}")
+    flat = ranks.stack(sample=("chain", "draw")).transpose("school", "sample").values
+    table = pd.DataFrame({
+        "school": ranks["school"].values, "mean_rank": flat.mean(axis=1),
+        "median_rank": np.median(flat, axis=1),
+        "rank_q025": np.quantile(flat, 0.025, axis=1, method="inverted_cdf"),
+        "rank_q975": np.quantile(flat, 0.975, axis=1, method="inverted_cdf"),
+        f"p_top{top}": (flat <= top).mean(axis=1),
+        f"p_bottom{top}": (flat > schools - top).mean(axis=1),
+    })
+    table[f"{coefficient}_mean"] = idata.posterior["a"].sel(coefficient=coefficient).mean(("chain", "draw"))
+    return table.sort_values(["median_rank", "mean_rank"]).reset_index(drop=True)
+
+
+def caterpillar_plot(idata: az.InferenceData, coefficient: str = "intercept") -> Figure:
+    """Median rank and 95% interval of every school, ordered by median rank."""
+    table = league_table(idata, coefficient)
+    figure = Figure(figsize=(10, 4.5), layout="constrained")
+    ax = figure.subplots()
+    position = np.arange(1, len(table) + 1)
+    ax.vlines(position, table["rank_q025"], table["rank_q975"], color="C0", lw=1.5, label="95% interval")
+    ax.plot(position, table["median_rank"], "o", color="C0", ms=4, label="median rank")
+    ax.set_xticks(position, table["school"], fontsize=7, rotation=90)
+    ax.invert_yaxis()
+    ax.set(xlabel="school, by median rank", ylabel="rank (1 = highest)",
+           title=f"School ranks on the {coefficient} coefficient ({idata.posterior.attrs['variant']})")
+    ax.legend()
+    return figure
+
+
+SUMMARY = ["gamma", "beta", "tau", "Omega", "theta", "phi"]
+
+
+def compare_variants(fits: dict[str, az.InferenceData]) -> pd.DataFrame:
+    """Posterior mean and sd of the population quantities, variants side by side."""
+    summaries = {name: az.summary(f, var_names=SUMMARY, kind="stats", round_to="none")[["mean", "sd"]]
+                 for name, f in fits.items()}
+    return pd.concat(summaries, axis=1)
+
+
+def reproduce(out: Path, **options: Any) -> list[Path]:
+    """Fit both variants; write the original-scale summary, the league table, the caterpillar
+    plot and the lkj vs bugs comparison."""
+    fits = {v: fit(variant=v, **options) for v in VARIANTS}
+    names = ["exam_summary.csv", "exam_league_table.csv", "exam_league_table.md", "exam_caterpillar.png",
+             "exam_lkj_vs_bugs.csv", "exam_lkj_vs_bugs.md"]
+    written = [out / name for name in names]
+    az.summary(fits["lkj"], var_names=SUMMARY, round_to="none").to_csv(written[0])
+    table = league_table(fits["lkj"])
+    table.to_csv(written[1], index=False)
+    written[2].write_text(table.to_markdown(index=False, floatfmt=".3g") + "\n")
+    caterpillar_plot(fits["lkj"]).savefig(written[3], dpi=120)
+    comparison = compare_variants(fits)
+    comparison.to_csv(written[4])
+    written[5].write_text(comparison.to_markdown(floatfmt=".4g") + "\n")
+    return written
