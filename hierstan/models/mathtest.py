@@ -3,8 +3,8 @@
 y_ij ~ normal(theta_i, sigma^2), theta_i ~ normal(mu, tau^2 sigma^2), tau^2 a variance ratio.
 Three fits of the same model: empirical Bayes (closed-form marginal likelihood maximised with
 scipy), full Bayes in Stan (``centered``, the default, or ``noncentered``; one program, prior
-draws always non-centered), and the original
-analysis's Gibbs sampler (:mod:`hierstan.models.mathtest_gibbs`) as an independent cross-check.
+draws always non-centered), and the original analysis's Gibbs sampler
+(:mod:`hierstan.models.mathtest_gibbs`) as an independent cross-check.
 
 Speed: the scores enter the likelihood only through each school's count, sum and sum of squared
 deviations, so a Stan gradient costs O(schools), not O(students); per-student ``log_lik`` and
@@ -40,7 +40,8 @@ VARIANTS = ("centered", "noncentered")
 # - omega = 1/tau^2 ~ gamma(1, 0.25): tau^2 (between-school over within-school variance) has
 #   median 0.36 and 95% interval 0.07 to 10, i.e. an intraclass correlation from 0.06 to 0.9;
 # - mu ~ normal(50, 25) (phi = 1/25^2): the mean school anywhere from 1 to 99 points.
-# Each prior is worth at most one school or two students against 100 schools and 1993 students.
+# The gamma shapes of 1 weigh as much as 2 observations (students for lambda, schools for omega),
+# against 1993 students and 100 schools; phi is a hundredth of the data's precision about mu.
 # Data on another scale need other values of b and nu, phi (priors=...).
 PRIORS = {"a": 1.0, "b": 50.0, "c": 1.0, "d": 0.25, "nu": 50.0, "phi": 1 / 25**2}
 COLUMNS = {"outcome": "mathscore", "school": "school"}
@@ -296,7 +297,9 @@ def shrinkage_plot(schools: pd.DataFrame, mu: float) -> Figure:
     the extreme small schools labelled. Right: the shrinkage factor against school size."""
     figure = Figure(figsize=(12, 5), layout="constrained")
     left, right = figure.subplots(1, 2)
-    size = 4 * schools["n"]
+    size = 6 * schools["n"]
+    # each school's move, from its raw mean (on the diagonal) to its full-Bayes mean
+    left.vlines(schools["raw_mean"], schools["raw_mean"], schools["fb_mean"], color="grey", lw=0.6)
     left.scatter(schools["raw_mean"], schools["fb_mean"], s=size, color="C0", alpha=0.6, label="full Bayes")
     left.scatter(schools["raw_mean"], schools["eb_mean"], s=size, facecolors="none", edgecolors="C3",
                  label="empirical Bayes")
@@ -304,8 +307,10 @@ def shrinkage_plot(schools: pd.DataFrame, mu: float) -> Figure:
     left.plot(limits, limits, color="black", lw=0.8, label="no pooling (y = x)")
     left.axhline(mu, color="grey", lw=0.8, ls="--", label="complete pooling (mu)")
     for _, row in extreme_small_schools(schools).iterrows():
+        low = row["raw_mean"] < mu
         left.annotate(f"school {row['school']} (n={row['n']})", (row["raw_mean"], row["fb_mean"]),
-                      xytext=(8, -4), textcoords="offset points", fontsize=9)
+                      xytext=(30 if low else -10, -30 if low else -45), textcoords="offset points",
+                      fontsize=9, ha="left" if low else "right", arrowprops={"arrowstyle": "-", "lw": 0.6})
     left.set(xlabel="raw school mean", ylabel="estimated school mean",
              title="School means shrink towards mu (point area: students)")
     left.legend(loc="upper left", fontsize="small")
@@ -352,7 +357,7 @@ def reproduce(out: Path, **options: Any) -> list[Path]:
     written = [out / name for name in names]
     summary.to_csv(written[0])
     estimates.to_csv(written[1])
-    written[2].write_text(estimates.to_markdown(floatfmt=".4g") + "\n\nEmpirical Bayes: maximum marginal "
+    written[2].write_text(estimates.to_markdown(floatfmt=".5g") + "\n\nEmpirical Bayes: maximum marginal "
                           "likelihood, standard errors from its curvature. stan: full Bayes, centered "
                           "program; gibbs: the original analysis's Gibbs sampler (same priors); mean, sd "
                           "and Monte Carlo standard error of the posterior.\n")

@@ -84,7 +84,9 @@ def test_reproduce_writes_every_result(tmp_path):
                 "multigroup_summary.csv", "multigroup_recovery.png",
                 "thai_summary.csv", "thai_loo.csv", "thai_loo.md", "thai_loo_pareto_k.csv",
                 "thai_probability_effects.csv", "thai_probability_effects.md", "thai_prior_predictive.png",
-                "thai_posterior_predictive.png", "thai_forest_pped.png"}
+                "thai_posterior_predictive.png", "thai_forest_pped.png",
+                "mathtest_summary.csv", "mathtest_estimates.csv", "mathtest_estimates.md",
+                "mathtest_schools.csv", "mathtest_schools.md", "mathtest_shrinkage.png"}
     assert expected <= {p.name for p in tmp_path.iterdir()}
     for png in tmp_path.glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
