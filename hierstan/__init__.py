@@ -18,7 +18,7 @@ from .errors import (
     UnknownNameError,
 )
 from .fitting import sample
-from .models import FAMILIES, eight_schools, exam, get_family, multigroup, radon, thai
+from .models import FAMILIES, eight_schools, exam, get_family, mathtest, multigroup, radon, thai
 
 try:
     __version__ = version("hierstan")
@@ -28,5 +28,5 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 __all__ = [
     "FAMILIES", "DataError", "DataWarning", "DiagnosticReport", "EngineUnavailableError", "HierstanError",
     "HierstanWarning", "SamplingError", "UnknownNameError", "available_engines", "diagnose",
-    "eight_schools", "exam", "get_engine", "get_family", "multigroup", "radon", "sample", "thai",
+    "eight_schools", "exam", "get_engine", "get_family", "mathtest", "multigroup", "radon", "sample", "thai",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -74,8 +74,10 @@ def label_column(df: pd.DataFrame, column: str, what: str, *, unique: bool = Fal
     return labels
 
 
-def prior_scales(defaults: Mapping[str, float], given: Mapping[str, float] | None) -> dict[str, float]:
-    """Merge ``given`` over ``defaults``; every scale must be a known name, finite and > 0."""
+def prior_scales(defaults: Mapping[str, float], given: Mapping[str, float] | None, *,
+                 locations: Collection[str] = ()) -> dict[str, float]:
+    """Merge ``given`` over ``defaults``; every setting must be a known name, finite and, unless
+    named in ``locations`` (prior means, which may be any real number), > 0."""
     scales = dict(defaults)
     for name, value in (given or {}).items():
         if name not in defaults:
@@ -84,8 +86,9 @@ def prior_scales(defaults: Mapping[str, float], given: Mapping[str, float] | Non
     for name, value in scales.items():
         if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
             raise DataError(f"prior setting {name!r} must be a number, got {value!r}")
-        if not np.isfinite(value) or value <= 0:
-            raise DataError(f"prior setting {name!r} must be finite and > 0, got {value}")
+        if not np.isfinite(value) or (value <= 0 and name not in locations):
+            raise DataError(f"prior setting {name!r} must be finite"
+                            + ("" if name in locations else " and > 0") + f", got {value}")
         scales[name] = float(value)
     return scales
 

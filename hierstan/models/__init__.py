@@ -5,10 +5,10 @@ from __future__ import annotations
 from types import ModuleType
 
 from ..errors import check_choice
-from . import eight_schools, exam, multigroup, radon, thai
+from . import eight_schools, exam, mathtest, multigroup, radon, thai
 
 FAMILIES: dict[str, ModuleType] = {
-    module.FAMILY: module for module in (eight_schools, radon, multigroup, thai, exam)
+    module.FAMILY: module for module in (eight_schools, radon, multigroup, thai, exam, mathtest)
 }
 
 

@@ -86,7 +86,9 @@ def test_reproduce_writes_every_result(tmp_path):
                 "thai_probability_effects.csv", "thai_probability_effects.md", "thai_prior_predictive.png",
                 "thai_posterior_predictive.png", "thai_forest_pped.png",
                 "exam_summary.csv", "exam_league_table.csv", "exam_league_table.md", "exam_caterpillar.png",
-                "exam_lkj_vs_bugs.csv", "exam_lkj_vs_bugs.md"}
+                "exam_lkj_vs_bugs.csv", "exam_lkj_vs_bugs.md",
+                "mathtest_summary.csv", "mathtest_estimates.csv", "mathtest_estimates.md",
+                "mathtest_schools.csv", "mathtest_schools.md", "mathtest_shrinkage.png"}
     assert expected <= {p.name for p in tmp_path.iterdir()}
     for png in tmp_path.glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

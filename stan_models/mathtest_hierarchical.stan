@@ -1,0 +1,92 @@
+// Math test scores, hierarchical normal (MODELS.md §6):
+// y_ij ~ normal(theta_i, sigma^2), theta_i ~ normal(mu, tau^2 sigma^2), with the precisions
+// lambda = 1/sigma^2 and omega = 1/tau^2 as parameters (their priors are the contract's gammas).
+// Parameterization, by the data flag `centered`:
+// - centered (the default for the posterior): each school has 4 to 32 students, so the data pin
+//   theta_i far more tightly than the population does (n_i against omega ~ 4), there is no funnel,
+//   and the non-centered form would instead tie z_theta to mu (its ESS drops tenfold);
+// - non-centered, theta = mu + z / sqrt(omega lambda): for data with very few students per school,
+//   and always for prior draws (prior_only = 1), where nothing pins theta and the centered form is
+//   a funnel.
+data {
+  // students: math score and school
+  int<lower=1> N;
+  int<lower=1> J;
+  vector[N] y;
+  array[N] int<lower=1, upper=J> school;
+  // per-school sufficient statistics of the scores: count, sum, and sum of squared deviations
+  // from the school mean (exact, and better conditioned than the raw sum of squares)
+  array[J] int<lower=1> school_n;
+  vector[J] school_sum;
+  vector<lower=0>[J] school_ss;
+  // priors: lambda ~ gamma(a, b), omega ~ gamma(c, d) (shape, rate), mu ~ normal(nu, phi^-1/2)
+  real<lower=0> a;
+  real<lower=0> b;
+  real<lower=0> c;
+  real<lower=0> d;
+  real nu;
+  real<lower=0> phi;
+  // 1 = sample theta itself, 0 = its standardised deviations (ignored when prior_only = 1)
+  int<lower=0, upper=1> centered;
+  // 1 = generate per-student log_lik and y_rep, 0 = skip them
+  int<lower=0, upper=1> pointwise;
+  // 1 = ignore the likelihood (prior and prior-predictive draws)
+  int<lower=0, upper=1> prior_only;
+}
+transformed data {
+  // school means and the pooled within-school sum of squares: with them the likelihood of all
+  // N students costs O(J) per gradient
+  vector[J] n = to_vector(school_n);
+  vector[J] ybar = school_sum ./ n;
+  real within_ss = sum(school_ss);
+  int sample_theta = centered && !prior_only;
+}
+parameters {
+  real mu;
+  // within-school precision 1/sigma^2 and the precision ratio 1/tau^2
+  real<lower=0> lambda;
+  real<lower=0> omega;
+  // theta itself (centered) or its standardised deviations from mu (non-centered)
+  vector[J] theta_raw;
+}
+transformed parameters {
+  // school means; their population variance is tau^2 sigma^2, i.e. precision omega * lambda
+  vector[J] theta = sample_theta ? theta_raw : mu + inv_sqrt(omega * lambda) * theta_raw;
+}
+model {
+  // population of school means
+  if (sample_theta) {
+    theta_raw ~ normal(mu, inv_sqrt(omega * lambda));
+  } else {
+    theta_raw ~ std_normal();
+  }
+  // hyperpriors
+  lambda ~ gamma(a, b);
+  omega ~ gamma(c, d);
+  mu ~ normal(nu, inv_sqrt(phi));
+  // scores: sum_ij normal_lpdf(y_ij | theta_i, sigma) through the identity
+  // sum_j (y_ij - theta_i)^2 = school_ss_i + n_i (ybar_i - theta_i)^2 (constant included, so the
+  // target's likelihood equals the sum of the per-student log_lik)
+  if (!prior_only) {
+    target += 0.5 * N * (log(lambda) - log(2 * pi()))
+              - 0.5 * lambda * (within_ss + dot_product(n, square(ybar - theta)));
+  }
+}
+generated quantities {
+  // the variances of MODELS.md: within-school sigma^2, and tau^2 (the between-school variance
+  // as a multiple of sigma^2)
+  real sigma2 = inv(lambda);
+  real tau2 = inv(omega);
+  // per-student log-likelihood (PSIS-LOO) and replicated scores; pointwise = 0 leaves them empty
+  // (writing 2 N values per draw costs several times the sampling itself)
+  vector[pointwise ? N : 0] log_lik;
+  vector[pointwise ? N : 0] y_rep;
+  if (pointwise) {
+    vector[N] theta_student = theta[school];
+    real sigma = inv_sqrt(lambda);
+    for (i in 1:N) {
+      log_lik[i] = normal_lpdf(y[i] | theta_student[i], sigma);
+    }
+    y_rep = to_vector(normal_rng(theta_student, sigma));
+  }
+}
