@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from frames import spoil
 
 import hierstan
 from hierstan import DataError, UnknownNameError
@@ -36,22 +37,15 @@ def test_own_column_names_and_priors(frame):
     assert "non-centered" in prepared.divergence_advice
 
 
-def _spoil(frame, column, row, value):
-    spoiled = frame.copy()
-    spoiled[column] = spoiled[column].astype(object)
-    spoiled.loc[row, column] = value
-    return spoiled
-
-
 BAD_FRAMES = {
     "missing column": (lambda f: f.drop(columns="sigma"), "missing column(s) 'sigma'"),
-    "NaN in y": (lambda f: _spoil(f, "y", 2, np.nan).astype({"y": float}), "'y' has NaN or infinite"),
-    "inf in y": (lambda f: _spoil(f, "y", 5, np.inf).astype({"y": float}), "row(s) 5"),
-    "sigma zero": (lambda f: _spoil(f, "sigma", 3, 0).astype({"sigma": float}), "'sigma' must be > 0"),
-    "sigma negative": (lambda f: _spoil(f, "sigma", 1, -4.0).astype({"sigma": float}), "row(s) 1"),
-    "non-numeric": (lambda f: _spoil(f, "y", 4, "twelve"), "non-numeric value(s) in row(s) 4"),
-    "duplicated label": (lambda f: _spoil(f, "school", 7, "A"), "['A'] appear more than once"),
-    "missing label": (lambda f: _spoil(f, "school", 0, None), "missing label(s) in row(s) 0"),
+    "NaN in y": (lambda f: spoil(f, "y", 2, np.nan).astype({"y": float}), "'y' has NaN or infinite"),
+    "inf in y": (lambda f: spoil(f, "y", 5, np.inf).astype({"y": float}), "row(s) 5"),
+    "sigma zero": (lambda f: spoil(f, "sigma", 3, 0).astype({"sigma": float}), "'sigma' must be > 0"),
+    "sigma negative": (lambda f: spoil(f, "sigma", 1, -4.0).astype({"sigma": float}), "row(s) 1"),
+    "non-numeric": (lambda f: spoil(f, "y", 4, "twelve"), "non-numeric value(s) in row(s) 4"),
+    "duplicated label": (lambda f: spoil(f, "school", 7, "A"), "['A'] appear more than once"),
+    "missing label": (lambda f: spoil(f, "school", 0, None), "missing label(s) in row(s) 0"),
     "empty": (lambda f: f.iloc[0:0], "no rows"),
 }
 

@@ -4,6 +4,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
+from frames import spoil
 
 from hierstan import DataError, UnknownNameError
 from hierstan.models import exam
@@ -35,13 +36,6 @@ def test_shipped_data_and_design(frame):
     assert d["coef_scale"] == 10 and exam.stan_data(variant="bugs").data["coef_scale"] == 100
 
 
-def _with(frame, column, row, value):
-    spoiled = frame.copy()
-    spoiled[column] = spoiled[column].astype(object)
-    spoiled.loc[row, column] = value
-    return spoiled
-
-
 @pytest.mark.parametrize("column, value, message", [
     ("vr_band", 4, "'vr_band' must be one of 1, 2, 3; row(s) 10 have 4"),
     ("school_gender", "coed", "'school_gender' must be one of 'mixed', 'boys', 'girls'; row(s) 10"),
@@ -51,7 +45,7 @@ def _with(frame, column, row, value):
     ("school", None, "missing label(s) in row(s) 10"),
 ])
 def test_bad_values_are_named(frame, column, value, message):
-    spoiled = _with(frame, column, 10, value)
+    spoiled = spoil(frame, column, 10, value)
     before = spoiled.copy()
     with pytest.raises(DataError) as caught:
         exam.stan_data(spoiled)
@@ -63,7 +57,7 @@ def test_school_level_values_must_be_constant_within_a_school(frame):
     # row 10 is in school 1 (mixed, state); give one pupil a different school type
     for column, value in (("school_gender", "boys"), ("school_denom", "other")):
         with pytest.raises(DataError, match=rf"{column}.*school\(s\) 1 have pupils with different values"):
-            exam.stan_data(_with(frame, column, 10, value))
+            exam.stan_data(spoil(frame, column, 10, value))
 
 
 def test_other_arguments(frame):

@@ -5,6 +5,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from frames import spoil
 from scipy import stats
 
 from hierstan import DataError, UnknownNameError
@@ -169,23 +170,17 @@ def test_frame_is_not_mutated(frame):
 
 # --- validation ------------------------------------------------------------------------------
 
-def _spoil(frame, column, row, value):
-    spoiled = frame.copy()
-    spoiled[column] = spoiled[column].astype(object)
-    spoiled.loc[row, column] = value
-    return spoiled
-
 
 BAD_FRAMES = {
     "missing outcome": (lambda f: f.drop(columns="y"), {}, "missing column(s) 'y'"),
     "unknown predictor": (lambda f: f, {"predictors": ["x1", "x9"]}, "missing column(s) 'x9'"),
     "unknown group column": (lambda f: f, {"group": "school"}, "missing column(s) 'school'"),
-    "NaN outcome": (lambda f: _spoil(f, "y", 17, np.nan).astype({"y": float}),
+    "NaN outcome": (lambda f: spoil(f, "y", 17, np.nan).astype({"y": float}),
                     {}, "'y' has NaN or infinite value(s) in row(s) 17"),
-    "NaN predictor": (lambda f: _spoil(f, "x2", 3, np.nan).astype({"x2": float}), {}, "'x2' has NaN"),
-    "inf predictor": (lambda f: _spoil(f, "x3", 1500, -np.inf).astype({"x3": float}), {}, "row(s) 1500"),
-    "non-numeric": (lambda f: _spoil(f, "x1", 8, "high"), {}, "non-numeric value(s) in row(s) 8"),
-    "missing label": (lambda f: _spoil(f, "group", 0, None), {}, "missing label(s) in row(s) 0"),
+    "NaN predictor": (lambda f: spoil(f, "x2", 3, np.nan).astype({"x2": float}), {}, "'x2' has NaN"),
+    "inf predictor": (lambda f: spoil(f, "x3", 1500, -np.inf).astype({"x3": float}), {}, "row(s) 1500"),
+    "non-numeric": (lambda f: spoil(f, "x1", 8, "high"), {}, "non-numeric value(s) in row(s) 8"),
+    "missing label": (lambda f: spoil(f, "group", 0, None), {}, "missing label(s) in row(s) 0"),
     "empty": (lambda f: f.iloc[0:0], {}, "no rows"),
     "group with no rows": (
         lambda f: f.assign(group=pd.Categorical(f["group"], categories=["a", "b", "c"])),

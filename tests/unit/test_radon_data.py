@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from frames import spoil
 from scipy import stats
 
 from hierstan import DataError, UnknownNameError
@@ -50,21 +51,14 @@ def test_own_column_names_and_continuous_predictor(frame):
                            likelihood="cells").data["use_cells"] == 1
 
 
-def _with(frame, column, row, value):
-    spoiled = frame.copy()
-    spoiled[column] = spoiled[column].astype(object)
-    spoiled.loc[row, column] = value
-    return spoiled
-
-
 @pytest.mark.parametrize("spoil, kwargs, message", [
     (lambda f: f, {"outcome": "radon"}, "missing column(s) 'radon'"),
-    (lambda f: _with(f, "log_radon", 10, np.nan).astype({"log_radon": float}), {}, "'log_radon' has NaN"),
-    (lambda f: _with(f, "floor", 3, "first"), {}, "'floor' must be numeric"),
-    (lambda f: _with(f, "county", 7, None), {}, "missing label(s) in row(s) 7"),
+    (lambda f: spoil(f, "log_radon", 10, np.nan).astype({"log_radon": float}), {}, "'log_radon' has NaN"),
+    (lambda f: spoil(f, "floor", 3, "first"), {}, "'floor' must be numeric"),
+    (lambda f: spoil(f, "county", 7, None), {}, "missing label(s) in row(s) 7"),
     (lambda f: f.assign(county=pd.Categorical(f["county"], categories=[*f["county"].unique(), "NOWHERE"])),
      {}, "categories with no rows: ['NOWHERE']"),
-    (lambda f: _with(f, "log_uranium", 0, 5.0).astype({"log_uranium": float}), {"variant": "group_predictor"},
+    (lambda f: spoil(f, "log_uranium", 0, 5.0).astype({"log_uranium": float}), {"variant": "group_predictor"},
      "'log_uranium' must be constant within each county; it varies in ['AITKIN']"),
     (lambda f: f.iloc[:0], {}, "no rows"),
 ])
