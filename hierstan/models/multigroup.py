@@ -247,24 +247,13 @@ def stan_data(
     )
 
 
-def fit(
-    data: pd.DataFrame | None = None,
-    *,
-    variant: str = "hierarchical",
-    priors: dict[str, float] | None = None,
-    group: str = "group",
-    predictors: Sequence[str] | None = None,
-    outcome: str = "y",
-    sigma_prior: str = "half_normal",
-    parameterization: str | None = None,
-    **options: Any,
-) -> az.InferenceData:
-    """Fit the G-group regression; arguments as :func:`stan_data`, ``options`` those of
+def fit(data: pd.DataFrame | None = None, *, variant: str = "hierarchical",
+        **options: Any) -> az.InferenceData:
+    """Fit the G-group regression; data arguments as :func:`stan_data`, the rest those of
     :func:`hierstan.sample` (chains, draws, warmup, seed, engine, adapt_delta, max_treedepth,
     prior, progress)."""
-    prepared = stan_data(data, variant=variant, priors=priors, group=group, predictors=predictors,
-                         outcome=outcome, sigma_prior=sigma_prior,
-                         parameterization=parameterization)
+    data_options = ("priors", "group", "predictors", "outcome", "sigma_prior", "parameterization")
+    prepared = stan_data(data, variant=variant, **{k: options.pop(k) for k in data_options if k in options})
     return sample(prepared, **options)
 
 
