@@ -27,9 +27,10 @@ model {
   }
 }
 generated quantities {
-  vector[N] log_lik;
-  array[N] real y_rep;
-  {
+  // per-house output; pointwise = 0 leaves it empty (it can cost more than the sampling)
+  vector[pointwise ? N : 0] log_lik;
+  array[pointwise ? N : 0] real y_rep;
+  if (pointwise) {
     vector[J] a = alpha;
     vector[J] b = rep_vector(beta, J);
 #include radon_generated.stan

@@ -99,30 +99,34 @@ class PyStanEngine:
 
         return f"pystan {stan.__version__} (httpstan {httpstan.__version__})"
 
-    def sample(self, program: Program, data: dict[str, Any], settings: SamplerSettings) -> RawDraws:
+    def build(self, program: Program, data: dict[str, Any], seed: int = 1, progress: bool = False):
+        """PyStan's model for ``program`` and ``data`` (compiled once, cached), and whether it
+        was compiled now. Also gives ``log_prob`` and friends to callers that need a density."""
         import stan
 
         _configure_httpstan()
+        with compile_lock(self.name, cache_key(program.code, self.version())):
+            compiled_now = not _is_built(program.code)
+            if compiled_now and progress:
+                print(f"hierstan: compiling {program.name} with PyStan "
+                      "(first use only, about a minute)", file=sys.stderr)
+            try:
+                posterior = _outside_event_loop(stan.build, program.code, data=data, random_seed=int(seed))
+            except Exception as exc:  # stanc and data-check errors come back as ValueError
+                raise SamplingError(f"PyStan could not build {program.name}: {exc}") from exc
+            if compiled_now:
+                # PyStan replays the stored g++ warnings (from TBB's headers) on every later
+                # build of a cached model; they were shown once, now keep later runs quiet
+                (_model_directory(program.code) / "stderr.log").write_text("")
+        return posterior, compiled_now
+
+    def sample(self, program: Program, data: dict[str, Any], settings: SamplerSettings) -> RawDraws:
         start = time.perf_counter()
         with contextlib.ExitStack() as quiet:
             if not settings.progress:  # PyStan reports on both streams
                 quiet.enter_context(contextlib.redirect_stdout(io.StringIO()))
                 quiet.enter_context(contextlib.redirect_stderr(io.StringIO()))
-            with compile_lock(self.name, cache_key(program.code, self.version())):
-                compiled_now = not _is_built(program.code)
-                if compiled_now and settings.progress:
-                    print(f"hierstan: compiling {program.name} with PyStan "
-                          "(first use only, about a minute)", file=sys.stderr)
-                try:
-                    posterior = _outside_event_loop(
-                        stan.build, program.code, data=data, random_seed=int(settings.seed)
-                    )
-                except Exception as exc:  # stanc and data-check errors come back as ValueError
-                    raise SamplingError(f"PyStan could not build {program.name}: {exc}") from exc
-                if compiled_now:
-                    # PyStan replays the stored g++ warnings (from TBB's headers) on every later
-                    # build of a cached model; they were shown once, now keep later runs quiet
-                    (_model_directory(program.code) / "stderr.log").write_text("")
+            posterior, compiled_now = self.build(program, data, settings.seed, settings.progress)
             built = time.perf_counter()
             try:
                 fit = _outside_event_loop(

@@ -99,13 +99,16 @@ def stan_data(
     variant: str = "lkj",
     priors: dict[str, float] | None = None,
     standardise: bool = True,
+    pointwise: bool = True,
     **columns: str,
 ) -> StanData:
     """Validate ``data`` (default: the shipped data) and turn it into Stan data.
 
     ``priors`` overrides the variant's entries of :data:`PRIORS`. ``standardise=False`` makes
     the sampler work on the original scales, as the model is written (for comparison only: it
-    needs far deeper trees). ``columns`` renames the columns of :data:`COLUMNS`; ``vr_band`` takes
+    needs far deeper trees). ``pointwise=False`` skips the per-pupil ``log_lik`` and ``y_rep``
+    (no LOO or predictive checks; on PyStan writing them out costs more than the sampling).
+    ``columns`` renames the columns of :data:`COLUMNS`; ``vr_band`` takes
     1, 2, 3 (1 = highest band), ``school_gender`` and ``school_denom`` the values of
     :data:`SCHOOL_GENDERS` and :data:`SCHOOL_DENOMS`, constant within a school.
     """
@@ -120,7 +123,8 @@ def stan_data(
         data={"N": len(table), "J": len(schools), "y": y, "school": table["school"].to_numpy(),
               "lrt": table["lrt"].to_numpy(), "vr1": table["vr1"].to_numpy(),
               "X": table[list(FIXED)].to_numpy(), "standardise": int(standardise), **scales,
-              **({"R": BUGS_R} if variant == "bugs" else {}), "prior_only": 0},
+              **({"R": BUGS_R} if variant == "bugs" else {}), "pointwise": int(pointwise),
+              "prior_only": 0},
         outcome=outcome,
         observed=y,
         coords={"school": [str(s) for s in schools], "coefficient": list(COEFFICIENTS),
@@ -141,7 +145,7 @@ def stan_data(
 
 def fit(data: pd.DataFrame | None = None, *, variant: str = "lkj", **options: Any) -> az.InferenceData:
     """Fit an exam variant: data arguments as :func:`stan_data`, the rest :func:`hierstan.sample`'s."""
-    data_options = ("priors", "standardise", *COLUMNS)
+    data_options = ("priors", "standardise", "pointwise", *COLUMNS)
     prepared = stan_data(data, variant=variant, **{k: options.pop(k) for k in data_options if k in options})
     return sample(prepared, **options)
 

@@ -65,6 +65,7 @@ def stan_data(
     predictor: str = "floor",
     group: str = "county",
     group_predictor: str = "log_uranium",
+    pointwise: bool = True,
 ) -> StanData:
     """Validate ``data`` (default: the shipped data) and turn it into Stan data.
 
@@ -72,7 +73,9 @@ def stan_data(
     (for ``group_predictor`` only) the county-level predictor, which must be constant within
     each county. ``likelihood`` is ``"cells"`` (sufficient statistics per (county, predictor
     value) cell; exact for any predictor), ``"houses"`` or ``"auto"``, which uses the cells when
-    there are at most half as many cells as houses.
+    there are at most half as many cells as houses. ``pointwise=False`` skips the per-house
+    ``log_lik`` and ``y_rep`` (no LOO or predictive checks; on PyStan writing them out costs
+    more than the sampling).
     """
     program = program_name(variant, parameterization)
     check_choice("likelihood", likelihood, LIKELIHOODS)
@@ -112,7 +115,8 @@ def stan_data(
             "K": len(table), "cell_county": table["county"].to_numpy(),
             "cell_x": table["x"].to_numpy(float),
             "cell_n": table["n"].to_numpy(float), "cell_mean": table["mean"].to_numpy(),
-            "within_ss": float(table["ss"].sum()), "use_cells": int(use_cells), **scales, "prior_only": 0,
+            "within_ss": float(table["ss"].sum()), "use_cells": int(use_cells), **scales,
+            "pointwise": int(pointwise), "prior_only": 0,
         },
         outcome=outcome,
         observed=y,
@@ -133,12 +137,38 @@ def fit(data: pd.DataFrame | None = None, *, variant: str = "varying_intercept_s
         parameterization: str = "noncentered", likelihood: str = "auto",
         priors: dict[str, float] | None = None, **options: Any) -> az.InferenceData:
     """Fit a radon variant. Column names (``outcome``, ``predictor``, ``group``,
-    ``group_predictor``) go to :func:`stan_data`; the rest are :func:`hierstan.sample` options."""
-    columns = {k: options.pop(k) for k in ("outcome", "predictor", "group", "group_predictor")
+    ``group_predictor``) and ``pointwise`` go to :func:`stan_data`; the rest are
+    :func:`hierstan.sample` options."""
+    columns = {k: options.pop(k) for k in ("outcome", "predictor", "group", "group_predictor", "pointwise")
                if k in options}
     prepared = stan_data(data, variant=variant, parameterization=parameterization,
                          likelihood=likelihood, priors=priors, **columns)
     return sample(prepared, **options)
+
+
+SIMULATION_TRUTH = {"mu_alpha": 1.5, "sigma_alpha": 0.35, "mu_beta": -0.65, "sigma_beta": 0.3,
+                    "sigma_y": 0.75}
+
+
+def simulate(J: int = 1000, N: int = 10_000, *, truth: dict[str, float] | None = None,
+             floor_share: float = 0.2, seed: int = 0) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Radon-like data drawn from the ``varying_intercept_slope`` model: ``N`` houses in ``J``
+    counties (every county gets at least one house, the rest fall uniformly), floor 1 with
+    probability ``floor_share``. ``truth`` overrides :data:`SIMULATION_TRUTH` (round values near
+    the real data's posterior). Returns the data (columns county, floor, log_radon) and the
+    truth, including each county's alpha and beta."""
+    if J < 2 or N < J:
+        raise DataError(f"simulate needs J >= 2 counties and N >= J houses, got J={J}, N={N}")
+    values = {**SIMULATION_TRUTH, **(truth or {})}
+    rng = np.random.default_rng(seed)
+    alpha = rng.normal(values["mu_alpha"], values["sigma_alpha"], J)
+    beta = rng.normal(values["mu_beta"], values["sigma_beta"], J)
+    county = np.concatenate([np.arange(J), rng.integers(0, J, N - J)])
+    floor = (rng.random(N) < floor_share).astype(float)
+    y = rng.normal(alpha[county] + beta[county] * floor, values["sigma_y"])
+    labels = np.char.add("C", np.char.zfill(county.astype(str), len(str(J - 1))))
+    frame = pd.DataFrame({"county": labels, "floor": floor, "log_radon": y})
+    return frame, {**values, "alpha": alpha, "beta": beta}
 
 
 def county_table(idata: az.InferenceData) -> pd.DataFrame:

@@ -13,4 +13,6 @@
   int<lower=0, upper=1> standardise;
   // gamma, b, theta and phi ~ normal(0, coef_scale)
   real<lower=0> coef_scale;
+  // 1 = generate per-row log_lik and y_rep, 0 = skip them
+  int<lower=0, upper=1> pointwise;
   int<lower=0, upper=1> prior_only;

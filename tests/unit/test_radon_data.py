@@ -78,3 +78,23 @@ def test_unknown_names():
         radon.stan_data(parameterization="uncentered")
     with pytest.raises(UnknownNameError, match="unknown likelihood"):
         radon.stan_data(likelihood="sufficient")
+
+
+def test_simulate_draws_from_the_model():
+    frame, truth = radon.simulate(J=400, N=20_000, seed=5)
+    assert len(frame) == 20_000 and frame["county"].nunique() == 400
+    assert frame.equals(radon.simulate(J=400, N=20_000, seed=5)[0])
+    codes = radon.stan_data(frame, pointwise=False).data["county"] - 1
+    # the returned county effects generated the rows: residuals are normal(0, sigma_y)
+    residual = frame["log_radon"] - truth["alpha"][codes] - truth["beta"][codes] * frame["floor"]
+    assert abs(residual.mean()) < 4 * truth["sigma_y"] / np.sqrt(len(frame))
+    assert abs(residual.std() / truth["sigma_y"] - 1) < 4 / np.sqrt(2 * len(frame))
+    # and the county effects come from the population distribution
+    for name, mean, sd in (("alpha", "mu_alpha", "sigma_alpha"), ("beta", "mu_beta", "sigma_beta")):
+        assert stats.kstest(truth[name], "norm", args=(truth[mean], truth[sd])).pvalue > 1e-3
+    assert abs(frame["floor"].mean() - 0.2) < 4 * np.sqrt(0.16 / len(frame))
+
+
+def test_simulate_refuses_fewer_houses_than_counties():
+    with pytest.raises(DataError, match="N >= J"):
+        radon.simulate(J=10, N=5)
