@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: results test clean
+.PHONY: results test bench clean
 
 ## regenerate every table and plot into results/ (embedded PyStan engine unless CmdStan is installed)
 results: $(VENV)/installed
@@ -14,9 +14,13 @@ test: $(VENV)/installed
 	$(BIN)/ruff check hierstan tests scripts
 	$(BIN)/python -m pytest -ra
 
+## time hierstan against PyMC and nutpie (about an hour; see hierstan/bench/run.py)
+bench: $(VENV)/installed
+	$(BIN)/hierstan bench --scaling --out results/bench
+
 $(VENV)/installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $@
 
 clean:

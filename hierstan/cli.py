@@ -59,6 +59,12 @@ def _reproduce(args: argparse.Namespace) -> None:
         print(f"wrote {path}")
 
 
+def _bench(args: argparse.Namespace) -> None:
+    from .bench.run import main as bench
+
+    bench(args.options)
+
+
 def _install_cmdstan(args: argparse.Namespace) -> None:
     import cmdstanpy
 
@@ -90,6 +96,12 @@ def parser() -> argparse.ArgumentParser:
     again.set_defaults(run=_reproduce)
     for command in (fit, again):
         command.add_argument("--engine", default="auto", choices=["auto", *ENGINES])
+
+    bench = commands.add_parser("bench", add_help=False,
+                                help="time hierstan against PyMC and nutpie (the bench extra); "
+                                     "`hierstan bench --help` for the options")
+    bench.add_argument("options", nargs=argparse.REMAINDER)
+    bench.set_defaults(run=_bench)
 
     install = commands.add_parser("install-cmdstan", help="download and build CmdStan (GitHub)")
     install.add_argument("--version", default=None, help="CmdStan version (default: latest)")

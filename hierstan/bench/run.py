@@ -1,0 +1,428 @@
+"""hierstan against PyMC and nutpie, side by side, and how the cost grows with the data.
+
+Usage: hierstan bench [--models ...] [--engines ...] [--reps 2] [--scaling] [--out results/bench]
+(``python scripts/benchmark.py`` is the same). Needs the ``bench`` extra for PyMC and nutpie.
+
+Every measurement runs in a fresh Python process (``--worker SPEC``), so each build starts from
+the state it claims (cold: an empty compile cache; cached: the shared one) and the peak memory
+is that run's own (the largest process of the run, chains' worker processes included, from
+``wait4``). Engines alternate within each repetition; every engine fits the same Stan data dict
+(the PyMC models are built from it: ``hierstan.bench.pymc_models``) with the same NUTS target
+acceptance rate (the model's hierstan default), chains, warmup and draws.
+
+Measured per run: build (compile or cache load), sampling wall time (warmup and draws; PyMC's
+own ``sampling_time``, which leaves out its graph compilation), gradient evaluations (leapfrog
+steps of the kept draws), minimum bulk ESS and maximum R-hat over the variables all engines
+share, divergences, and the time per gradient: a second run with the same seed and one draw
+gives the warmup's cost, so (full - warmup) x parallel chains / gradients is the all-in cost of
+one gradient in the sampling phase (sampler and output overhead included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+STAN_ENGINES = ("cmdstan", "pystan")
+ENGINES = (*STAN_ENGINES, "pymc", "nutpie")
+# model key: (family, stan_data arguments); the main variant of each family
+MODELS: dict[str, tuple[str, dict[str, Any]]] = {
+    "eight_schools": ("eight_schools", {"variant": "noncentered"}),
+    "radon": ("radon", {"variant": "varying_intercept_slope"}),
+    "thai": ("thai", {"variant": "random_slope"}),
+    "exam": ("exam", {"variant": "lkj"}),
+    "mathtest": ("mathtest", {}),
+}
+CORES = os.cpu_count() or 1
+
+
+@dataclass
+class Spec:
+    """One measurement, as passed to a worker process."""
+
+    model: str
+    engine: str
+    seed: int = 1
+    chains: int = 4
+    draws: int = 1000
+    warmup: int = 1000
+    mode: str = "sample"  # "sample" or "build" (build only, into an empty cache)
+    pointwise: bool = False  # hierstan's per-row log_lik and y_rep (Stan engines only)
+    likelihood: str | None = None  # radon / thai: "cells" or the per-row form
+    simulate: dict[str, int] | None = None  # radon.simulate arguments instead of the shipped data
+    label: str = ""
+
+
+def stan_data(spec: Spec):
+    from ..models import get_family
+
+    family_name, arguments = MODELS[spec.model]
+    family = get_family(family_name)
+    arguments = dict(arguments)
+    if family_name != "eight_schools":
+        arguments["pointwise"] = spec.pointwise
+    if spec.likelihood:
+        arguments["likelihood"] = spec.likelihood
+    frame = family.simulate(**spec.simulate)[0] if spec.simulate else None
+    return family.stan_data(frame, **arguments)
+
+
+# ---------------------------------------------------------------------------------------------
+# worker side: one fit, reported as JSON on stdout
+
+
+def _summaries(draws: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Min bulk ESS, max R-hat, and per-variable means and MCSEs of (chain, draw, ...) arrays."""
+    import arviz as az
+
+    dataset = az.convert_to_dataset({k: np.asarray(v, dtype=float) for k, v in draws.items()})
+    ess, rhat, mcse = az.ess(dataset), az.rhat(dataset), az.mcse(dataset)
+    return {
+        "ess_bulk_min": min(float(ess[k].min()) for k in draws),
+        "rhat_max": max(float(rhat[k].max()) for k in draws),
+        "means": {k: dataset[k].mean(("chain", "draw")).values.ravel().tolist() for k in draws},
+        "mcse": {k: mcse[k].values.ravel().tolist() for k in draws},
+    }
+
+
+def _run_stan(spec: Spec, prepared, compared: list[str]) -> dict[str, Any]:
+    from ..engines import SamplerSettings, get_engine
+    from ..programs import load_program
+
+    engine = get_engine(spec.engine)
+    short = spec.mode == "build"
+    settings = SamplerSettings(chains=1 if short else spec.chains, draws=10 if short else spec.draws,
+                               warmup=10 if short else spec.warmup, seed=spec.seed,
+                               adapt_delta=prepared.adapt_delta, progress=False)
+    raw = engine.sample(load_program(prepared.program), prepared.data, settings)
+    result = {"build_s": raw.seconds["build"], "compiled_now": raw.compiled_now,
+              "engine_version": raw.engine_version}
+    if short:
+        return result
+    stats = raw.sampler
+    return {**result, "sample_s": raw.seconds["sample"], "gradients": int(stats["n_leapfrog__"].sum()),
+            "divergences": int(stats["divergent__"].sum()),
+            "treedepth_hits": int((stats["treedepth__"] >= settings.max_treedepth).sum()),
+            "draws": {k: raw.variables[k] for k in compared}}
+
+
+def _run_pymc(spec: Spec, prepared, compared: list[str]) -> dict[str, Any]:
+    import pymc as pm
+
+    from . import pymc_models
+
+    start = time.perf_counter()
+    model = pymc_models.build(spec.model, prepared.data)
+    common = {"draws": spec.draws, "tune": spec.warmup, "chains": spec.chains,
+              "target_accept": prepared.adapt_delta}
+    if spec.engine == "nutpie":
+        import nutpie
+
+        compiled = nutpie.compile_pymc_model(model)
+        built = time.perf_counter()
+        result = {"build_s": built - start, "engine_version": f"nutpie {nutpie.__version__}"}
+        if spec.mode == "build":
+            return result
+        idata = nutpie.sample(compiled, seed=spec.seed, cores=min(spec.chains, CORES),
+                              progress_bar=False, **common)
+        sample_s = time.perf_counter() - built
+    else:
+        with model:
+            model.logp_dlogp_function()  # the compilation pm.sample would do first
+        result = {"build_s": time.perf_counter() - start, "engine_version": f"pymc {pm.__version__}"}
+        if spec.mode == "build":
+            return result
+        with model:
+            idata = pm.sample(random_seed=spec.seed, cores=min(spec.chains, CORES), progressbar=False,
+                              compute_convergence_checks=False, **common)
+        sample_s = float(idata.sample_stats.attrs["sampling_time"])
+    stats = idata.sample_stats
+    steps = stats["n_steps"]
+    return {**result, "sample_s": sample_s, "gradients": int(steps.sum()),
+            "divergences": int(stats["diverging"].sum()),
+            "treedepth_hits": int(stats["maxdepth_reached" if "maxdepth_reached" in stats
+                                        else "reached_max_treedepth"].sum()),
+            "draws": {k: idata.posterior[k].values for k in compared}}
+
+
+def worker(spec: Spec) -> dict[str, Any]:
+    import logging
+
+    from .pymc_models import COMPARED
+
+    logging.getLogger("pymc").setLevel(logging.ERROR)
+    prepared = stan_data(spec)
+    compared = COMPARED[spec.model]
+    run = _run_stan if spec.engine in STAN_ENGINES else _run_pymc
+    with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
+        warnings.simplefilter("ignore")
+        result = run(spec, prepared, compared)
+    if "draws" in result:
+        result.update(_summaries(result.pop("draws")))
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# runner side
+
+
+def measure(spec: Spec, env: dict[str, str] | None = None, timeout: float = 1800) -> dict[str, Any]:
+    """Run ``spec`` in a fresh process; its result plus wall time and peak memory (MiB)."""
+    command = [sys.executable, "-m", "hierstan.bench.run", "--worker", json.dumps(asdict(spec))]
+    started = time.perf_counter()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        process = subprocess.Popen(command, stdout=out, stderr=err, env={**os.environ, **(env or {})})
+        deadline = started + timeout
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                process.kill()
+                os.wait4(process.pid, 0)
+                return {"error": f"timed out after {timeout:.0f} s"}
+            time.sleep(0.05)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        lines = out.read().decode().strip().splitlines()
+        if process.returncode != 0 or not lines:
+            tail = err.read().decode().strip().splitlines()[-3:]
+            return {"error": " | ".join(tail)[-300:] or f"exit code {process.returncode}"}
+    result = json.loads(lines[-1])
+    result["process_s"] = time.perf_counter() - started
+    result["peak_mib"] = usage.ru_maxrss / 1024  # Linux: KiB, largest process of the run
+    return result
+
+
+def _row(spec: Spec, result: dict[str, Any], rep: int, warmup_s: float | None) -> dict[str, Any]:
+    row = {"model": spec.model, "engine": spec.label or spec.engine, "rep": rep}
+    if "error" in result:
+        return {**row, "error": result["error"]}
+    row.update({k: result.get(k) for k in ("build_s", "sample_s", "gradients", "divergences",
+                                           "treedepth_hits", "rhat_max", "ess_bulk_min", "peak_mib")})
+    if result.get("ess_bulk_min") is not None:
+        row["ess_per_s"] = result["ess_bulk_min"] / result["sample_s"]
+    if warmup_s is not None and result.get("gradients"):
+        parallel = min(spec.chains, CORES)
+        row["us_per_gradient"] = 1e6 * (result["sample_s"] - warmup_s) * parallel / result["gradients"]
+    return row
+
+
+def _timed_fit(spec: Spec, rep: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The fit, and a same-seed run with one draw that prices the warmup."""
+    result = measure(spec)
+    warmup_s = None
+    if "error" not in result:
+        warm = measure(Spec(**{**asdict(spec), "draws": 1}))
+        warmup_s = warm.get("sample_s")
+    return _row(spec, result, rep, warmup_s), result
+
+
+def _cold_build(spec: Spec) -> float | None:
+    """Build time into empty caches (hierstan's, PyTensor's), deleted afterwards."""
+    with tempfile.TemporaryDirectory(prefix="hierstan-cold-") as folder:
+        env = {"HIERSTAN_CACHE_DIR": folder, "PYTENSOR_FLAGS": f"compiledir={folder}/pytensor"}
+        result = measure(Spec(**{**asdict(spec), "mode": "build"}), env=env)
+    return result.get("build_s")
+
+
+def available(engines: list[str]) -> list[str]:
+    """The engines of ``engines`` that can run here (PyMC and nutpie need the bench extra)."""
+    import importlib.util
+
+    from ..engines import ENGINES as STAN
+
+    found = []
+    for name in engines:
+        if name in STAN_ENGINES:
+            ok = STAN[name].available()
+        else:
+            ok = importlib.util.find_spec("pymc") is not None and importlib.util.find_spec(name) is not None
+        if ok:
+            found.append(name)
+        else:
+            print(f"hierstan bench: {name} is not available here, skipped", file=sys.stderr)
+    return found
+
+
+def _specs(model: str, engines: list[str], seed: int) -> list[Spec]:
+    specs = [Spec(model=model, engine=e, seed=seed) for e in engines]
+    if model != "eight_schools":  # hierstan as users call it: with per-row log_lik and y_rep
+        specs += [Spec(model=model, engine=e, seed=seed, pointwise=True, label=f"{e}+pointwise")
+                  for e in engines if e in STAN_ENGINES]
+    return specs
+
+
+def benchmark(models: list[str], engines: list[str], reps: int, log=print) -> tuple[pd.DataFrame, dict]:
+    rows, means = [], {}
+    for rep in range(1, reps + 1):
+        for model in models:
+            for spec in _specs(model, engines, seed=rep):
+                cold = None if spec.pointwise else _cold_build(spec)
+                row, result = _timed_fit(spec, rep)
+                row["build_cold_s"] = cold
+                rows.append(row)
+                means[(model, row["engine"], rep)] = result
+                log(f"rep {rep} {model} {row['engine']}: " + ", ".join(
+                    f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
+                    if k not in ("model", "engine", "rep")))
+    table = pd.DataFrame(rows)
+    table["max_z_vs_pystan"] = [_agreement(means, r.model, r.engine, r.rep) for r in table.itertuples()]
+    return table, means
+
+
+def _agreement(results: dict, model: str, engine: str, rep: int) -> float | None:
+    """Largest |difference of posterior means| / combined MCSE against PyStan's run of the same
+    repetition, over every shared variable (about 3 expected by chance over ~200 variables)."""
+    mine, reference = results.get((model, engine, rep), {}), results.get((model, "pystan", rep), {})
+    if "means" not in mine or "means" not in reference or engine == "pystan":
+        return None
+    z = [np.abs(np.subtract(mine["means"][k], reference["means"][k]))
+         / np.hypot(mine["mcse"][k], reference["mcse"][k]) for k in mine["means"]]
+    return float(np.max(np.concatenate(z)))
+
+
+SCALING_ROWS = (10_000, 100_000, 1_000_000)
+
+
+def scaling(engines: list[str], rows: tuple[int, ...] = SCALING_ROWS, J: int = 1000,
+            log=print) -> pd.DataFrame:
+    """Radon-like data simulated from the model, 2 chains x 500/500, per engine and likelihood."""
+    table = []
+    for n in rows:
+        for likelihood in ("cells", "houses"):
+            for engine in engines:
+                spec = Spec(model="radon", engine=engine, chains=2, draws=500, warmup=500,
+                            likelihood=likelihood, simulate={"J": J, "N": n, "seed": 1},
+                            label=f"{engine}")
+                row, _ = _timed_fit(spec, rep=1)
+                row.update({"rows": n, "counties": J, "likelihood": likelihood})
+                table.append(row)
+                log(f"scaling N={n} {likelihood} {engine}: us/gradient={row.get('us_per_gradient')}, "
+                    f"ESS/s={row.get('ess_per_s')}, error={row.get('error')}")
+    return pd.DataFrame(table)
+
+
+def scaling_plot(table: pd.DataFrame, path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(10, 4.2), layout="constrained")
+    axes = figure.subplots(1, 2)
+    measured = table.dropna(subset=["us_per_gradient"])
+    for (engine, likelihood), part in measured.groupby(["engine", "likelihood"]):
+        style = "-" if likelihood == "cells" else "--"
+        for ax, column in zip(axes, ("us_per_gradient", "ess_per_s")):
+            ax.plot(part["rows"], part[column], style, marker="o", label=f"{engine}, {likelihood}")
+    axes[0].set(ylabel="microseconds per gradient (all-in)", title="Cost of one gradient")
+    axes[1].set(ylabel="min bulk ESS per second", title="Sampling efficiency")
+    for ax in axes:
+        ax.set(xscale="log", yscale="log", xlabel="rows N (J = 1000 counties)")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[1].legend(fontsize=8)
+    figure.savefig(path, dpi=110)
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = ""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        memory = f", {int(Path('/proc/meminfo').read_text().split()[1]) / 2**20:.0f} GiB memory"
+    packages = []
+    names = ("hierstan", "numpy", "arviz", "pystan", "httpstan", "cmdstanpy", "pymc", "pytensor", "nutpie")
+    for name in names:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            packages.append(f"{name} {metadata.version(name)}")
+    from ..engines import CmdStanEngine
+
+    if CmdStanEngine.available():
+        packages.append(CmdStanEngine.version())
+    return (f"{platform.system()} {platform.release()}, {cpu}, {CORES} cores{memory}; Python "
+            f"{platform.python_version()}; " + ", ".join(packages))
+
+
+def ratios(medians: pd.DataFrame) -> pd.DataFrame:
+    """Per model: each engine's ESS/s over nutpie's, and PyStan's costs over CmdStan's."""
+    wide = medians.pivot(index="model", columns="engine")
+    out = pd.DataFrame(index=wide.index)
+    engines = medians["engine"].unique()
+    if "nutpie" in engines:
+        for engine in engines:
+            if engine != "nutpie":
+                out[f"ESS/s {engine} / nutpie"] = wide["ess_per_s", engine] / wide["ess_per_s", "nutpie"]
+    if {"pystan", "cmdstan"} <= set(engines):
+        for column in ("us_per_gradient", "sample_s", "build_s"):
+            out[f"{column} pystan / cmdstan"] = wide[column, "pystan"] / wide[column, "cmdstan"]
+    return out.reset_index()
+
+
+def _markdown(frame: pd.DataFrame) -> str:
+    return frame.to_markdown(index=False, floatfmt=".4g") + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="hierstan bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    parser.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
+    parser.add_argument("--reps", type=int, default=2)
+    parser.add_argument("--scaling", action="store_true", help="also run the scaling study")
+    parser.add_argument("--scaling-only", action="store_true", help="only the scaling study")
+    parser.add_argument("--scaling-rows", type=int, nargs="+", default=list(SCALING_ROWS))
+    parser.add_argument("--out", type=Path, default=Path("results/bench"))
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(Spec(**json.loads(args.worker)))))
+        return
+    engines = available(args.engines)
+    args.out.mkdir(parents=True, exist_ok=True)
+    header = f"Machine: {machine()}\n\nCommand: `hierstan bench {' '.join(argv or sys.argv[1:])}`\n\n"
+    if not args.scaling_only:
+        started = time.perf_counter()
+        table, _ = benchmark(args.models, engines, args.reps)
+        table.to_csv(args.out / "benchmark.csv", index=False)
+        medians = (table.drop(columns="rep").groupby(["model", "engine"], sort=False)
+                   .median(numeric_only=True).reset_index())
+        (args.out / "benchmark.md").write_text(
+            "# hierstan vs PyMC and nutpie: 4 chains x 1000 draws (+1000 warmup)\n\n" + header
+            + f"Run time {time.perf_counter() - started:.0f} s. See `hierstan/bench/run.py` for what "
+            "each column measures.\n\n## Medians over repetitions\n\n" + _markdown(medians)
+            + "\n## Ratios of the medians\n\n" + _markdown(ratios(medians))
+            + "\n## Every run\n\n" + _markdown(table))
+    if args.scaling or args.scaling_only:
+        started = time.perf_counter()
+        table = scaling(engines, tuple(args.scaling_rows))
+        table.to_csv(args.out / "scaling.csv", index=False)
+        scaling_plot(table, args.out / "scaling.png")
+        columns = ["rows", "likelihood", "engine", "build_s", "sample_s", "gradients", "us_per_gradient",
+                   "ess_bulk_min", "ess_per_s", "divergences", "rhat_max", "peak_mib"]
+        (args.out / "scaling.md").write_text(
+            "# Scaling: radon-like data simulated from the model, J = 1000 counties, "
+            "2 chains x 500 draws (+500 warmup)\n\n" + header
+            + f"Run time {time.perf_counter() - started:.0f} s.\n\n"
+            + _markdown(table.reindex(columns=[*columns, "error"]).dropna(axis=1, how="all")))
+
+
+if __name__ == "__main__":
+    main()
