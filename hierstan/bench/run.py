@@ -65,6 +65,7 @@ class Spec:
     pointwise: bool = False  # hierstan's per-row log_lik and y_rep (Stan engines only)
     likelihood: str | None = None  # radon / thai: "cells" or the per-row form
     simulate: dict[str, int] | None = None  # radon.simulate arguments instead of the shipped data
+    parameterization: str = "noncentered"  # radon: "centered" for data-rich counties
     label: str = ""
 
 
@@ -78,6 +79,8 @@ def stan_data(spec: Spec):
         arguments["pointwise"] = spec.pointwise
     if spec.likelihood:
         arguments["likelihood"] = spec.likelihood
+    if spec.parameterization != "noncentered":
+        arguments["parameterization"] = spec.parameterization
     frame = family.simulate(**spec.simulate)[0] if spec.simulate else None
     return family.stan_data(frame, **arguments)
 
@@ -127,7 +130,10 @@ def _run_pymc(spec: Spec, prepared, compared: list[str]) -> dict[str, Any]:
     from . import pymc_models
 
     start = time.perf_counter()
-    model = pymc_models.build(spec.model, prepared.data)
+    # radon's Stan engines get the parameterization as a program, the PyMC builder as a flag;
+    # the other families carry theirs in the data already
+    centered = int(prepared.attrs.get("parameterization") == "centered")
+    model = pymc_models.build(spec.model, {"centered": centered, **prepared.data})
     common = {"draws": spec.draws, "tune": spec.warmup, "chains": spec.chains,
               "target_accept": prepared.adapt_delta}
     if spec.engine == "nutpie":
@@ -218,6 +224,8 @@ def _row(spec: Spec, result: dict[str, Any], rep: int, warmup_s: float | None) -
                                            "treedepth_hits", "rhat_max", "ess_bulk_min", "peak_mib")})
     if result.get("ess_bulk_min") is not None:
         row["ess_per_s"] = result["ess_bulk_min"] / result["sample_s"]
+        # the sampler's efficiency apart from the engine's speed
+        row["ess_per_1k_gradients"] = 1000 * result["ess_bulk_min"] / result["gradients"]
     if warmup_s is not None and result.get("gradients"):
         parallel = min(spec.chains, CORES)
         row["us_per_gradient"] = 1e6 * (result["sample_s"] - warmup_s) * parallel / result["gradients"]
@@ -303,13 +311,16 @@ SCALING_ROWS = (10_000, 100_000, 1_000_000)
 
 def scaling(engines: list[str], rows: tuple[int, ...] = SCALING_ROWS, J: int = 1000,
             log=print) -> pd.DataFrame:
-    """Radon-like data simulated from the model, 2 chains x 500/500, per engine and likelihood."""
+    """Radon-like data simulated from the model, 2 chains x 500/500, per engine and likelihood.
+    Centered: with 10 to 1000 houses a county the data pin each county's effects, where the
+    non-centered form turns into a narrow ridge that needs deep trees."""
     table = []
     for n in rows:
         for likelihood in ("cells", "houses"):
             for engine in engines:
                 spec = Spec(model="radon", engine=engine, chains=2, draws=500, warmup=500,
                             likelihood=likelihood, simulate={"J": J, "N": n, "seed": 1},
+                            parameterization="centered",
                             label=f"{engine}")
                 row, _ = _timed_fit(spec, rep=1)
                 row.update({"rows": n, "counties": J, "likelihood": likelihood})
@@ -380,6 +391,26 @@ def _markdown(frame: pd.DataFrame) -> str:
     return frame.to_markdown(index=False, floatfmt=".4g") + "\n"
 
 
+BENCH_COLUMNS = ["model", "engine", "build_cold_s", "build_s", "sample_s", "gradients", "us_per_gradient",
+                 "ess_bulk_min", "ess_per_s", "ess_per_1k_gradients", "divergences", "treedepth_hits",
+                 "rhat_max", "max_z_vs_pystan", "peak_mib"]
+
+
+def write_benchmark(table: pd.DataFrame, out: Path, header: str, seconds: float) -> None:
+    """benchmark.csv (every run) and benchmark.md (medians, ratios, every run)."""
+    table.to_csv(out / "benchmark.csv", index=False)
+    medians = (table.drop(columns="rep").groupby(["model", "engine"], sort=False)
+               .median(numeric_only=True).reset_index())
+    (out / "benchmark.md").write_text(
+        "# hierstan vs PyMC and nutpie: 4 chains x 1000 draws (+1000 warmup)\n\n" + header
+        + f"Run time {seconds:.0f} s. `engine+pointwise`: hierstan as users call it, with per-row "
+        "log_lik and y_rep; the other Stan rows leave them out, as the PyMC models do. "
+        "See `hierstan/bench/run.py` for what each column measures.\n\n## Medians over repetitions\n\n"
+        + _markdown(medians.reindex(columns=BENCH_COLUMNS).dropna(axis=1, how="all"))
+        + "\n## Ratios of the medians\n\n" + _markdown(ratios(medians))
+        + "\n## Every run\n\n" + _markdown(table))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="hierstan bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -401,15 +432,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.scaling_only:
         started = time.perf_counter()
         table, _ = benchmark(args.models, engines, args.reps)
-        table.to_csv(args.out / "benchmark.csv", index=False)
-        medians = (table.drop(columns="rep").groupby(["model", "engine"], sort=False)
-                   .median(numeric_only=True).reset_index())
-        (args.out / "benchmark.md").write_text(
-            "# hierstan vs PyMC and nutpie: 4 chains x 1000 draws (+1000 warmup)\n\n" + header
-            + f"Run time {time.perf_counter() - started:.0f} s. See `hierstan/bench/run.py` for what "
-            "each column measures.\n\n## Medians over repetitions\n\n" + _markdown(medians)
-            + "\n## Ratios of the medians\n\n" + _markdown(ratios(medians))
-            + "\n## Every run\n\n" + _markdown(table))
+        write_benchmark(table, args.out, header, time.perf_counter() - started)
     if args.scaling or args.scaling_only:
         started = time.perf_counter()
         table = scaling(engines, tuple(args.scaling_rows))
