@@ -14,7 +14,7 @@ test: $(VENV)/installed
 	$(BIN)/ruff check hierstan tests scripts
 	$(BIN)/python -m pytest -ra
 
-## time hierstan against PyMC and nutpie (about an hour; see hierstan/bench/run.py)
+## time hierstan against PyMC and nutpie (about 80 minutes; see hierstan/bench/run.py)
 bench: $(VENV)/installed
 	$(BIN)/hierstan bench --scaling --out results/bench
 
