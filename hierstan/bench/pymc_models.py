@@ -113,7 +113,7 @@ def exam(d: dict) -> pm.Model:
         s_lrt = lrt.std(ddof=1)
         x_centre, x_scale = X.mean(axis=0), X.std(axis=0, ddof=1)
     else:
-        s_lrt, x_centre, x_scale = 1.0, np.zeros(8), np.ones(8)
+        s_lrt, x_centre, x_scale = 1.0, np.zeros(X.shape[1]), np.ones(X.shape[1])
     l = lrt / s_lrt  # noqa: E741 (the Stan program's name)
     X_std = (X - x_centre) / x_scale
     dscale = np.array([1.0, s_lrt, 1.0])  # Stan's d: sampled school coefficient = d * original

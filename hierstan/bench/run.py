@@ -65,7 +65,7 @@ class Spec:
     pointwise: bool = False  # hierstan's per-row log_lik and y_rep (Stan engines only)
     likelihood: str | None = None  # radon / thai: "cells" or the per-row form
     simulate: dict[str, int] | None = None  # radon.simulate arguments instead of the shipped data
-    parameterization: str = "noncentered"  # radon: "centered" for data-rich counties
+    parameterization: str | None = None  # radon: "centered" for data-rich counties
     label: str = ""
 
 
@@ -79,7 +79,7 @@ def stan_data(spec: Spec):
         arguments["pointwise"] = spec.pointwise
     if spec.likelihood:
         arguments["likelihood"] = spec.likelihood
-    if spec.parameterization != "noncentered":
+    if spec.parameterization:
         arguments["parameterization"] = spec.parameterization
     frame = family.simulate(**spec.simulate)[0] if spec.simulate else None
     return family.stan_data(frame, **arguments)
@@ -321,7 +321,7 @@ def scaling(engines: list[str], rows: tuple[int, ...] = SCALING_ROWS, J: int = 1
                 spec = Spec(model="radon", engine=engine, chains=2, draws=500, warmup=500,
                             likelihood=likelihood, simulate={"J": J, "N": n, "seed": 1},
                             parameterization="centered",
-                            label=f"{engine}")
+                            label=engine)
                 row, _ = _timed_fit(spec, rep=1)
                 row.update({"rows": n, "counties": J, "likelihood": likelihood})
                 table.append(row)
