@@ -12,7 +12,7 @@ results: $(VENV)/installed
 ## lint and run the whole test suite
 test: $(VENV)/installed
 	$(BIN)/ruff check hierstan tests scripts
-	$(BIN)/python -m pytest -ra
+	$(BIN)/python -m pytest -ra --durations=15
 
 ## time hierstan against PyMC and nutpie (about 80 minutes; see hierstan/bench/run.py)
 bench: $(VENV)/installed

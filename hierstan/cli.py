@@ -27,7 +27,10 @@ def _list(args: argparse.Namespace) -> None:
 def _info(args: argparse.Namespace) -> None:
     print(f"hierstan {__version__}")
     for name, engine in ENGINES.items():
-        state = engine.version() if engine.available() else f"not found ({engine.how_to_install})"
+        if engine.available():
+            state = f"{engine.version()} in {engine.location()}"
+        else:
+            state = f"not found ({engine.how_to_install})"
         print(f"{name}: {state}")
     found = available_engines()
     print(f"engine used by default: {found[0] if found else 'none'}")
@@ -55,7 +58,7 @@ def _fit(args: argparse.Namespace) -> None:
 
 
 def _reproduce(args: argparse.Namespace) -> None:
-    for path in reproduce(args.out, engine=args.engine, seed=args.seed):
+    for path in reproduce(args.out, engine=args.engine, seed=args.seed, families=args.families):
         print(f"wrote {path}")
 
 
@@ -87,6 +90,7 @@ def parser() -> argparse.ArgumentParser:
     again = commands.add_parser("reproduce", help="regenerate every result into a folder")
     again.add_argument("--out", type=Path, default=Path("results"))
     again.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    again.add_argument("--families", nargs="+", choices=list(FAMILIES), help="only these (default: all)")
     again.set_defaults(run=_reproduce)
     for command in (fit, again):
         command.add_argument("--engine", default="auto", choices=["auto", *ENGINES])

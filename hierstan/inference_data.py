@@ -37,9 +37,8 @@ def _parameters(raw: RawDraws) -> dict[str, np.ndarray]:
 
 def _pointwise(raw: RawDraws, name: str, outcome: str) -> dict[str, np.ndarray]:
     """``name`` under the outcome's name; nothing if the program was told not to generate it
-    (a program may size its pointwise arrays 0 to save writing them)."""
-    values = raw.variables[name]
-    return {outcome: values} if values.shape[-1] else {}
+    (a program sizes its pointwise arrays 0 to save writing them; engines leave those out)."""
+    return {outcome: raw.variables[name]} if name in raw.variables else {}
 
 
 def _netcdf_safe(attrs: dict[str, Any]) -> dict[str, Any]:

@@ -170,17 +170,6 @@ def mathtest(d: dict) -> pm.Model:
 MODELS: dict[str, Callable[[dict], pm.Model]] = {
     "eight_schools": eight_schools, "radon": radon, "thai": thai, "exam": exam, "mathtest": mathtest}
 
-# variables named and shaped alike in the Stan and the PyMC posteriors: the parameters,
-# hyper-parameters and group-level effects whose ESS, R-hat and means are compared
-COMPARED: dict[str, list[str]] = {
-    "eight_schools": ["mu", "tau", "theta"],
-    "radon": ["mu_alpha", "sigma_alpha", "mu_beta", "sigma_beta", "sigma_y", "alpha", "beta"],
-    "thai": ["mu_alpha", "sigma_alpha", "mu_beta", "sigma_beta", "alpha", "beta"],
-    "exam": ["gamma", "beta", "theta", "phi", "tau"],
-    "mathtest": ["mu", "lambda", "omega", "theta"],
-}
-
-
 def build(name: str, data: dict) -> pm.Model:
     """The PyMC model ``name`` (a key of :data:`MODELS`) on hierstan's Stan data dict."""
     if name not in MODELS:

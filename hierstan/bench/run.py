@@ -48,6 +48,15 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
     "exam": ("exam", {"variant": "lkj"}),
     "mathtest": ("mathtest", {}),
 }
+# variables named and shaped alike in the Stan and the PyMC posteriors: the parameters,
+# hyper-parameters and group-level effects whose ESS, R-hat and means are compared
+COMPARED: dict[str, list[str]] = {
+    "eight_schools": ["mu", "tau", "theta"],
+    "radon": ["mu_alpha", "sigma_alpha", "mu_beta", "sigma_beta", "sigma_y", "alpha", "beta"],
+    "thai": ["mu_alpha", "sigma_alpha", "mu_beta", "sigma_beta", "alpha", "beta"],
+    "exam": ["gamma", "beta", "theta", "phi", "tau"],
+    "mathtest": ["mu", "lambda", "omega", "theta"],
+}
 CORES = os.cpu_count() or 1
 
 
@@ -168,8 +177,6 @@ def _run_pymc(spec: Spec, prepared, compared: list[str]) -> dict[str, Any]:
 
 def worker(spec: Spec) -> dict[str, Any]:
     import logging
-
-    from .pymc_models import COMPARED
 
     logging.getLogger("pymc").setLevel(logging.ERROR)
     prepared = stan_data(spec)
@@ -377,12 +384,13 @@ def ratios(medians: pd.DataFrame) -> pd.DataFrame:
     wide = medians.pivot(index="model", columns="engine")
     out = pd.DataFrame(index=wide.index)
     engines = medians["engine"].unique()
-    if "nutpie" in engines:
+    if ("ess_per_s", "nutpie") in wide.columns:
         for engine in engines:
-            if engine != "nutpie":
+            if engine != "nutpie" and ("ess_per_s", engine) in wide.columns:
                 out[f"ESS/s {engine} / nutpie"] = wide["ess_per_s", engine] / wide["ess_per_s", "nutpie"]
-    if {"pystan", "cmdstan"} <= set(engines):
-        for column in ("us_per_gradient", "sample_s", "build_s"):
+    for column in ("us_per_gradient", "sample_s", "build_s"):
+        # an engine whose every run failed has no column to divide
+        if {(column, "pystan"), (column, "cmdstan")} <= set(wide.columns):
             out[f"{column} pystan / cmdstan"] = wide[column, "pystan"] / wide[column, "cmdstan"]
     return out.reset_index()
 

@@ -41,7 +41,9 @@ class RawDraws:
     """Draws from one sampling run, laid out the same by every engine.
 
     ``variables`` maps each Stan variable to an array (chain, draw, *shape); ``sampler`` maps
-    Stan's sampler columns (``lp__``, ``divergent__``, ...) to arrays (chain, draw).
+    Stan's sampler columns (``lp__``, ``divergent__``, ...) to arrays (chain, draw). Variables
+    of size 0 (a program told not to write pointwise output) are left out: CmdStan's CSV has
+    no column to give them.
     """
 
     variables: dict[str, np.ndarray]
@@ -61,6 +63,11 @@ class Engine(Protocol):
 
     @classmethod
     def version(cls) -> str: ...
+
+    @classmethod
+    def location(cls) -> str:
+        """Where the engine's Stan lives (shown by ``hierstan info``)."""
+        ...
 
     def sample(
         self, program: Program, data: dict[str, Any], settings: SamplerSettings

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import sys
 import time
@@ -13,6 +15,19 @@ from ..cache import cache_dir, cache_key, compile_lock
 from ..errors import SamplingError
 from ..programs import Program
 from .base import RawDraws, SamplerSettings
+
+
+@contextlib.contextmanager
+def _cmdstanpy_quiet(quiet: bool):
+    """Silence cmdstanpy's logger (INFO chatter, "Non-fatal error during sampling") when asked,
+    as the other engines are silent without progress; its errors still raise."""
+    logger = logging.getLogger("cmdstanpy")
+    before = logger.disabled
+    logger.disabled = quiet or before
+    try:
+        yield
+    finally:
+        logger.disabled = before
 
 
 class CmdStanEngine:
@@ -40,6 +55,12 @@ class CmdStanEngine:
         cmdstan = ".".join(map(str, found)) if found else "unknown"
         return f"cmdstan {cmdstan} (cmdstanpy {cmdstanpy.__version__})"
 
+    @classmethod
+    def location(cls) -> str:
+        import cmdstanpy
+
+        return cmdstanpy.cmdstan_path()
+
     def sample(self, program: Program, data: dict[str, Any], settings: SamplerSettings) -> RawDraws:
         import cmdstanpy
 
@@ -58,22 +79,26 @@ class CmdStanEngine:
                           file=sys.stderr)
             try:
                 # cmdstanpy compiles only when the executable is missing or older than the source
-                model = cmdstanpy.CmdStanModel(stan_file=stan_file)
+                with _cmdstanpy_quiet(not settings.progress):
+                    model = cmdstanpy.CmdStanModel(stan_file=stan_file)
             except Exception as exc:
                 raise SamplingError(f"CmdStan could not compile {program.name}: {exc}") from exc
         built = time.perf_counter()
         try:
-            fit = model.sample(
-                data=data,
-                chains=settings.chains,
-                parallel_chains=min(settings.chains, os.cpu_count() or 1),
-                iter_warmup=settings.warmup,
-                iter_sampling=settings.draws,
-                seed=int(settings.seed),
-                adapt_delta=settings.adapt_delta,
-                max_treedepth=settings.max_treedepth,
-                show_progress=settings.progress,
-            )
+            with _cmdstanpy_quiet(not settings.progress):
+                fit = model.sample(
+                    data=data,
+                    chains=settings.chains,
+                    parallel_chains=min(settings.chains, os.cpu_count() or 1),
+                    iter_warmup=settings.warmup,
+                    iter_sampling=settings.draws,
+                    seed=int(settings.seed),
+                    # CmdStan refuses adaptation (and its settings) without warmup iterations
+                    adapt_engaged=settings.warmup > 0,
+                    adapt_delta=settings.adapt_delta if settings.warmup else None,
+                    max_treedepth=settings.max_treedepth,
+                    show_progress=settings.progress,
+                )
         except Exception as exc:
             raise SamplingError(f"CmdStan failed while sampling {program.name}: {exc}") from exc
         sampled = time.perf_counter()

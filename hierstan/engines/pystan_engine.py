@@ -99,6 +99,12 @@ class PyStanEngine:
 
         return f"pystan {stan.__version__} (httpstan {httpstan.__version__})"
 
+    @classmethod
+    def location(cls) -> str:
+        import httpstan
+
+        return str(Path(httpstan.__file__).parent)
+
     def build(self, program: Program, data: dict[str, Any], seed: int = 1, progress: bool = False):
         """PyStan's model for ``program`` and ``data`` (compiled once, cached), and whether it
         was compiled now. Also gives ``log_prob`` and friends to callers that need a density."""
@@ -148,6 +154,7 @@ class PyStanEngine:
             variables={
                 name: _by_chain(fit[name], chains, tuple(shape))
                 for name, shape in zip(fit.param_names, fit.dims)
+                if np.prod(shape, dtype=int) > 0
             },
             sampler={name: _by_chain(fit[name], chains) for name in fit.sample_and_sampler_param_names},
             engine=self.name,

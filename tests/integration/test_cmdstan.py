@@ -1,12 +1,21 @@
-"""CmdStan through cmdstanpy: same layout and, with the same Stan version and seed, the same draws."""
+"""CmdStan through cmdstanpy against the embedded engine, family by family: the same layout and,
+with the same Stan version (2.35) and seed, the same draws. `pytest -m cmdstan` runs this file.
 
+CmdStan comes from ../shared/cmdstan/install.sh (what .ci/run calls) or `hierstan install-cmdstan`.
+"""
+
+import logging
+import subprocess
+import sys
 import warnings
 
 import numpy as np
 import pytest
 
-import hierstan
-from hierstan.engines import CmdStanEngine
+from hierstan.bench import run as bench
+from hierstan.engines import CmdStanEngine, SamplerSettings
+from hierstan.models import FAMILIES
+from hierstan.programs import Program
 
 pytestmark = [
     pytest.mark.cmdstan,
@@ -14,28 +23,125 @@ pytestmark = [
                        reason="CmdStan is not installed (cmdstanpy.cmdstan_path() finds none)"),
 ]
 
-
-def _fit(engine):
-    with warnings.catch_warnings(record=True):
-        return hierstan.eight_schools.fit(engine=engine, chains=2, draws=300, warmup=300, seed=11,
-                                          progress=False)
+SHORT = {"chains": 2, "draws": 150, "warmup": 150, "seed": 11, "progress": False}
+# families whose programs can leave out the per-row log_lik and y_rep
+POINTWISE_SWITCH = ("radon", "thai", "exam", "mathtest")
 
 
-def test_cmdstan_layout_matches_pystan():
-    cmdstan, pystan = _fit("cmdstan"), _fit("pystan")
-    assert set(cmdstan.groups()) == set(pystan.groups())
-    for group in cmdstan.groups():
-        for name, values in cmdstan[group].data_vars.items():
-            assert values.dims == pystan[group][name].dims, (group, name)
-            assert values.dtype.kind == pystan[group][name].dtype.kind, (group, name)
-    assert cmdstan.posterior.attrs["engine"] == "cmdstan"
+def _fit(family: str, engine: str, **options):
+    with warnings.catch_warnings(record=True):  # short chains may warn; the draws are compared
+        return FAMILIES[family].fit(engine=engine, **{**SHORT, **options})
 
 
-def test_same_stan_version_gives_identical_draws():
+@pytest.fixture(scope="module", params=sorted(FAMILIES))
+def both(request):
+    """The family's default variant on both engines, same seed."""
+    return request.param, _fit(request.param, "cmdstan"), _fit(request.param, "pystan")
+
+
+def _same_stan():
     import cmdstanpy
 
-    if cmdstanpy.cmdstan_version()[:2] != (2, 35):
+    return cmdstanpy.cmdstan_version()[:2] == (2, 35)
+
+
+def test_same_layout(both):
+    family, cmdstan, pystan = both
+    assert set(cmdstan.groups()) == set(pystan.groups()), family
+    for group in cmdstan.groups():
+        ours, theirs = cmdstan[group], pystan[group]
+        assert set(ours.data_vars) == set(theirs.data_vars), (family, group)
+        assert dict(ours.sizes) == dict(theirs.sizes), (family, group)
+        for name, coord in ours.coords.items():
+            assert coord.values.tolist() == theirs.coords[name].values.tolist(), (family, group, name)
+        for name, values in ours.data_vars.items():
+            assert values.dims == theirs[name].dims, (family, group, name)
+            assert values.dtype == theirs[name].dtype, (family, group, name)
+    assert cmdstan.posterior.attrs["engine"] == "cmdstan"
+    assert pystan.posterior.attrs["engine"] == "pystan"
+
+
+def test_same_seed_gives_the_same_draws(both):
+    family, cmdstan, pystan = both
+    if not _same_stan():
         pytest.skip("draws match only when CmdStan has PyStan's Stan version (2.35)")
-    cmdstan, pystan = _fit("cmdstan"), _fit("pystan")
-    # CmdStan's CSV keeps 6 significant digits
-    np.testing.assert_allclose(cmdstan.posterior["theta"], pystan.posterior["theta"], rtol=1e-5)
+    for group in ("posterior", "log_likelihood", "posterior_predictive"):
+        if group not in pystan.groups():
+            continue
+        for name, values in pystan[group].data_vars.items():
+            # CmdStan's CSV keeps 6 significant digits
+            np.testing.assert_allclose(cmdstan[group][name], values, rtol=1e-5, atol=1e-8,
+                                       err_msg=f"{family} {group} {name}")
+    for name in ("lp", "diverging", "tree_depth", "n_steps"):
+        np.testing.assert_allclose(cmdstan.sample_stats[name], pystan.sample_stats[name], rtol=1e-5,
+                                   err_msg=f"{family} sample_stats {name}")
+
+
+@pytest.mark.parametrize("family", POINTWISE_SWITCH)
+def test_fit_without_pointwise_output(family):
+    # cmdstanpy leaves the zero-size log_lik and y_rep out of its variables
+    idata = _fit(family, "cmdstan", pointwise=False)
+    assert "log_likelihood" not in idata.groups() and "posterior_predictive" not in idata.groups()
+    assert idata.posterior.sizes["draw"] == SHORT["draws"]
+
+
+def test_no_warmup_samples_without_adaptation():
+    # CmdStan refuses adaptation without warmup; the step size stays at Stan's initial 1
+    idata = _fit("eight_schools", "cmdstan", warmup=0)
+    assert idata.posterior.sizes["draw"] == SHORT["draws"]
+    assert np.all(idata.sample_stats["step_size"] == 1.0)
+
+
+# a program that rejects half of its proposals, so Stan reports non-fatal errors
+REJECTING = """
+parameters { real x; }
+model {
+  if (x > 0) reject("x must not be positive, got ", x);
+  x ~ normal(0, 1);
+}
+"""
+
+
+def _sample_rejecting(progress: bool):
+    settings = SamplerSettings(chains=1, draws=50, warmup=50, seed=3, progress=progress)
+    return CmdStanEngine().sample(Program("rejecting", REJECTING), {}, settings)
+
+
+def test_progress_false_silences_cmdstanpy(capfd, caplog):
+    raw = _sample_rejecting(progress=False)
+    assert raw.variables["x"].max() <= 0
+    assert capfd.readouterr() == ("", "")
+    assert not [r.getMessage() for r in caplog.records if r.name.startswith("cmdstanpy")]
+    _sample_rejecting(progress=True)  # the messages silenced above exist
+    assert any("Non-fatal error during sampling" in r.getMessage() for r in caplog.records)
+    assert not logging.getLogger("cmdstanpy").disabled  # left as found
+
+
+@pytest.mark.parametrize("engine", ["cmdstan", "pystan"])
+def test_bench_without_pymc(tmp_path, engine):
+    # pymc hidden as in an install without the bench extra
+    (tmp_path / "pymc.py").write_text("raise ModuleNotFoundError(\"No module named 'pymc'\", name='pymc')\n")
+    spec = bench.Spec(model="eight_schools", engine=engine, chains=1, draws=100, warmup=100)
+    result = bench.measure(spec, env={"PYTHONPATH": str(tmp_path)})
+    assert "error" not in result, result
+    assert result["gradients"] >= 100 and result["ess_bulk_min"] > 0
+
+
+def test_reproduce_on_cmdstan(tmp_path):
+    run = subprocess.run([sys.executable, "-W", "ignore", "-m", "hierstan.cli", "reproduce", "--engine",
+                          "cmdstan", "--families", "thai", "--out", str(tmp_path)],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    written = {p.name for p in tmp_path.iterdir()}
+    assert {"thai_summary.csv", "thai_loo.csv", "thai_probability_effects.csv"} <= written
+    summary = (tmp_path / "thai_summary.csv").read_text()
+    assert "covariates" in summary  # the pointwise=False fit
+
+
+def test_info_names_the_cmdstan_found():
+    import cmdstanpy
+
+    info = subprocess.run([sys.executable, "-m", "hierstan.cli", "info"], capture_output=True, text=True,
+                          check=True).stdout
+    assert f"in {cmdstanpy.cmdstan_path()}" in info
+    assert "cmdstan 2." in info and "engine used by default: cmdstan" in info

@@ -105,3 +105,13 @@ def test_compare_loo_names_the_observations_psis_cannot_trust():
     assert table.loc["influential", "pareto_k_max"] > 0.7 > table.loc["smooth", "pareto_k_max"]
     assert flagged[["model", "obs"]].values.tolist() == [["influential", 7]]
     assert {"elpd_loo", "se", "elpd_diff"} <= set(table.columns)
+
+
+def test_pointwise_output_left_out_by_the_engine_gives_no_groups():
+    # CmdStan writes no column for a size-0 log_lik / y_rep (a fit with pointwise=False)
+    raw = _raw(np.random.default_rng(5))
+    for name in ("log_lik", "y_rep"):
+        del raw.variables[name]
+    idata = _idata(raw)
+    assert "log_likelihood" not in idata.groups() and "posterior_predictive" not in idata.groups()
+    assert set(idata.posterior.data_vars) == {"mu", "tau", "z_theta", "theta"}

@@ -54,3 +54,14 @@ def test_absent_cmdstan_says_how_to_install():
 
 def test_pystan_present():
     assert PyStanEngine.available(), "PyStan is a dependency of hierstan on this platform"
+
+
+
+def test_bench_ratios_skip_measures_no_run_produced():
+    from hierstan.bench import run
+
+    # every run failed (as without the bench extra, before the fix): only the error is known
+    failed = run.pd.DataFrame({"model": ["m", "m"], "engine": ["cmdstan", "pystan"]})
+    assert run.ratios(failed).columns.tolist() == ["model"]
+    only_cmdstan = run.pd.DataFrame({"model": ["m"], "engine": ["cmdstan"], "sample_s": [1.0]})
+    assert run.ratios(only_cmdstan).columns.tolist() == ["model"]
