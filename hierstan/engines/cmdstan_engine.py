@@ -97,6 +97,8 @@ class CmdStanEngine:
                     adapt_engaged=settings.warmup > 0,
                     adapt_delta=settings.adapt_delta if settings.warmup else None,
                     max_treedepth=settings.max_treedepth,
+                    # CmdStan's CSV keeps 6 significant digits unless told; 18 round-trips a double
+                    sig_figs=18,
                     show_progress=settings.progress,
                 )
         except Exception as exc:
