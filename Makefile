@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 
 .PHONY: results test bench clean
 
-## regenerate every table and plot into results/ (embedded PyStan engine unless CmdStan is installed)
+## regenerate every table and plot into results/ (the native engine unless CmdStan is installed)
 results: $(VENV)/installed
 	$(BIN)/hierstan reproduce --out results
 

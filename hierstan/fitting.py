@@ -25,6 +25,7 @@ def sample(
     max_treedepth: int = 10,
     prior: bool = False,
     progress: bool = True,
+    threads: int | None = None,
 ) -> az.InferenceData:
     """Compile (cached), sample and check a prepared model.
 
@@ -33,7 +34,8 @@ def sample(
     stan_data
         A model's prepared data, e.g. from ``hierstan.eight_schools.stan_data``.
     engine
-        ``"auto"`` (CmdStan if installed, else PyStan), ``"cmdstan"`` or ``"pystan"``.
+        ``"auto"`` (CmdStan if installed, else native), ``"cmdstan"`` or ``"native"`` (Stan's
+        own sampler in a driver hierstan builds from the httpstan wheel's Stan library).
     chains, draws, warmup
         Number of chains, and post-warmup and warmup iterations per chain.
     seed
@@ -46,6 +48,9 @@ def sample(
         and ``prior_predictive`` groups.
     progress
         Show compile and sampling progress on stderr.
+    threads
+        Threads running the chains; ``None``: min(chains, cores). Fits run side by side share
+        the machine's cores: give each ``threads=1``.
 
     Returns
     -------
@@ -63,6 +68,7 @@ def sample(
         adapt_delta=stan_data.adapt_delta if adapt_delta is None else adapt_delta,
         max_treedepth=max_treedepth,
         progress=progress,
+        threads=threads,
     )
     chosen = get_engine(engine)
     program = load_program(stan_data.program)

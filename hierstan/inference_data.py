@@ -86,5 +86,17 @@ def to_inference_data(
     attrs = _netcdf_safe(attrs)
     return az.from_dict(
         **groups, coords=stan_data.coords, dims=stan_data.dims,
-        posterior_attrs=attrs, sample_stats_attrs=attrs,
+        posterior_attrs=attrs, sample_stats_attrs={**attrs, **_adaptation(posterior)},
     )
+
+
+def _adaptation(raw: RawDraws) -> dict[str, Any]:
+    """The adapted step size per chain and diagonal inverse metric, flattened chain by chain
+    (netCDF attributes hold 1-D arrays only): ``inv_metric.reshape(chains, -1)``."""
+    found = {"adapted_step_size": raw.adaptation.get("step_size"),
+             "inv_metric": raw.adaptation.get("inv_metric")}
+    found = {name: np.asarray(value, dtype=float).ravel() for name, value in found.items()
+             if value is not None}
+    if raw.rejections is not None:
+        found["rejected_proposals"] = raw.rejections
+    return found

@@ -33,7 +33,8 @@ def data_file(filename: str) -> Path:
 
 @dataclass(frozen=True)
 class Program:
-    """A Stan program with its ``#include`` lines expanded (PyStan cannot resolve includes)."""
+    """A Stan program with its ``#include`` lines expanded: one text, so the compile
+    cache's key covers the included files too."""
 
     name: str
     code: str

@@ -1,6 +1,6 @@
 """Time eight schools on one engine: cold compile, warm start in a new process, sampling.
 
-Usage: python scripts/time_eight_schools.py [--engine auto|pystan|cmdstan] [--out results/bench]
+Usage: python scripts/time_eight_schools.py [--engine auto|native|cmdstan] [--out results/bench]
 Each step runs in a fresh Python process; the cold compile uses an empty temporary cache.
 """
 

@@ -1,6 +1,6 @@
 """Exam lkj: the sampler on standardised predictors against the model as written.
 
-Usage: python scripts/time_exam_standardisation.py [--engine auto|pystan|cmdstan] [--reps 1]
+Usage: python scripts/time_exam_standardisation.py [--engine auto|native|cmdstan] [--reps 1]
        [--variant lkj] [--out results/bench]
 
 Both runs use the same program (the data flag `standardise`), 4 chains x 1000 draws (+1000

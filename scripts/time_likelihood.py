@@ -1,6 +1,6 @@
 """Cost of a family's aggregated (cells) likelihood against the row-by-row one.
 
-Usage: python scripts/time_likelihood.py [--family radon|thai] [--engine auto|pystan|cmdstan]
+Usage: python scripts/time_likelihood.py [--family radon|thai] [--engine auto|native|cmdstan]
        [--reps 2] [--variant NAME] [--out results/bench]
 
 Radon: cells of (county, floor) vs houses; Thai: cells of (school, covariate pattern) vs pupils,

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-STAN_ENGINES = ("cmdstan", "pystan")
+STAN_ENGINES = ("cmdstan", "native")
 ENGINES = (*STAN_ENGINES, "pymc", "nutpie")
 # model key: (family, stan_data arguments); the main variant of each family
 MODELS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -298,15 +298,15 @@ def benchmark(models: list[str], engines: list[str], reps: int, log=print) -> tu
                     f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
                     if k not in ("model", "engine", "rep")))
     table = pd.DataFrame(rows)
-    table["max_z_vs_pystan"] = [_agreement(means, r.model, r.engine, r.rep) for r in table.itertuples()]
+    table["max_z_vs_native"] = [_agreement(means, r.model, r.engine, r.rep) for r in table.itertuples()]
     return table, means
 
 
 def _agreement(results: dict, model: str, engine: str, rep: int) -> float | None:
-    """Largest |difference of posterior means| / combined MCSE against PyStan's run of the same
+    """Largest |difference of posterior means| / combined MCSE against the native engine's run of the same
     repetition, over every shared variable (about 3 expected by chance over ~200 variables)."""
-    mine, reference = results.get((model, engine, rep), {}), results.get((model, "pystan", rep), {})
-    if "means" not in mine or "means" not in reference or engine == "pystan":
+    mine, reference = results.get((model, engine, rep), {}), results.get((model, "native", rep), {})
+    if "means" not in mine or "means" not in reference or engine == "native":
         return None
     z = [np.abs(np.subtract(mine["means"][k], reference["means"][k]))
          / np.hypot(mine["mcse"][k], reference["mcse"][k]) for k in mine["means"]]
@@ -367,7 +367,7 @@ def machine() -> str:
     with contextlib.suppress(OSError, ValueError, IndexError):
         memory = f", {int(Path('/proc/meminfo').read_text().split()[1]) / 2**20:.0f} GiB memory"
     packages = []
-    names = ("hierstan", "numpy", "arviz", "pystan", "httpstan", "cmdstanpy", "pymc", "pytensor", "nutpie")
+    names = ("hierstan", "numpy", "arviz", "httpstan", "cmdstanpy", "pymc", "pytensor", "nutpie")
     for name in names:
         with contextlib.suppress(metadata.PackageNotFoundError):
             packages.append(f"{name} {metadata.version(name)}")
@@ -380,7 +380,7 @@ def machine() -> str:
 
 
 def ratios(medians: pd.DataFrame) -> pd.DataFrame:
-    """Per model: each engine's ESS/s over nutpie's, and PyStan's costs over CmdStan's."""
+    """Per model: each engine's ESS/s over nutpie's, and the native engine's costs over CmdStan's."""
     wide = medians.pivot(index="model", columns="engine")
     out = pd.DataFrame(index=wide.index)
     engines = medians["engine"].unique()
@@ -390,8 +390,8 @@ def ratios(medians: pd.DataFrame) -> pd.DataFrame:
                 out[f"ESS/s {engine} / nutpie"] = wide["ess_per_s", engine] / wide["ess_per_s", "nutpie"]
     for column in ("us_per_gradient", "sample_s", "build_s"):
         # an engine whose every run failed has no column to divide
-        if {(column, "pystan"), (column, "cmdstan")} <= set(wide.columns):
-            out[f"{column} pystan / cmdstan"] = wide[column, "pystan"] / wide[column, "cmdstan"]
+        if {(column, "native"), (column, "cmdstan")} <= set(wide.columns):
+            out[f"{column} native / cmdstan"] = wide[column, "native"] / wide[column, "cmdstan"]
     return out.reset_index()
 
 
@@ -401,7 +401,7 @@ def _markdown(frame: pd.DataFrame) -> str:
 
 BENCH_COLUMNS = ["model", "engine", "build_cold_s", "build_s", "sample_s", "gradients", "us_per_gradient",
                  "ess_bulk_min", "ess_per_s", "ess_per_1k_gradients", "divergences", "treedepth_hits",
-                 "rhat_max", "max_z_vs_pystan", "peak_mib"]
+                 "rhat_max", "max_z_vs_native", "peak_mib"]
 
 
 def write_benchmark(table: pd.DataFrame, out: Path, header: str, seconds: float) -> None:

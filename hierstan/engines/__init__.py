@@ -1,4 +1,5 @@
-"""Stan engines: CmdStan through cmdstanpy (preferred when installed) and PyStan 3 (embedded).
+"""Stan engines: CmdStan through cmdstanpy (preferred when installed) and the native engine
+(Stan's own sampler in a driver hierstan builds from the httpstan wheel's Stan library).
 
 Both take a :class:`~hierstan.programs.Program`, a Stan data dict and :class:`SamplerSettings`,
 and hand back the same :class:`RawDraws`, from which InferenceData is built in one place.
@@ -9,9 +10,9 @@ from __future__ import annotations
 from ..errors import EngineUnavailableError, check_choice
 from .base import Engine, RawDraws, SamplerSettings
 from .cmdstan_engine import CmdStanEngine
-from .pystan_engine import PyStanEngine
+from .native_engine import NativeEngine
 
-ENGINES: dict[str, type[Engine]] = {"cmdstan": CmdStanEngine, "pystan": PyStanEngine}
+ENGINES: dict[str, type[Engine]] = {"cmdstan": CmdStanEngine, "native": NativeEngine}
 
 __all__ = ["ENGINES", "Engine", "RawDraws", "SamplerSettings", "available_engines", "get_engine"]
 
@@ -22,15 +23,15 @@ def available_engines() -> list[str]:
 
 
 def get_engine(name: str = "auto") -> Engine:
-    """The engine called ``name``; ``"auto"`` picks CmdStan when installed, else PyStan."""
+    """The engine called ``name``; ``"auto"`` picks CmdStan when installed, else native."""
     check_choice("engine", name, ["auto", *ENGINES])
     if name == "auto":
         found = available_engines()
         if not found:
-            raise EngineUnavailableError(
-                "no Stan engine found: install PyStan (pip install pystan) or CmdStan "
-                "(hierstan install-cmdstan)"
-            )
+            from .native_build import unavailable_reason
+
+            raise EngineUnavailableError(f"no Stan engine found: {unavailable_reason()}; or install "
+                                         "CmdStan and set CMDSTAN")
         name = found[0]
     engine = ENGINES[name]
     if not engine.available():

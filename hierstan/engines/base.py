@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -22,12 +23,20 @@ class SamplerSettings:
     adapt_delta: float = 0.8
     max_treedepth: int = 10
     progress: bool = True
+    # threads for the chains of one fit; None: min(chains, cores). Parallel fits share the cores,
+    # so give each 1 when running several at once
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         for name, low in (("chains", 1), ("draws", 1), ("warmup", 0), ("max_treedepth", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
                 raise DataError(f"{name} must be an integer >= {low}, got {value!r}")
+        if self.threads is None:
+            object.__setattr__(self, "threads", min(self.chains, os.cpu_count() or 1))
+        elif isinstance(self.threads, bool) or not isinstance(self.threads, (int, np.integer)) \
+                or self.threads < 1:
+            raise DataError(f"threads must be an integer >= 1 or None, got {self.threads!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
             raise DataError(f"seed must be an integer, got {self.seed!r}")
         if not 0 <= self.seed < 2**31:
@@ -52,6 +61,9 @@ class RawDraws:
     engine_version: str
     compiled_now: bool
     seconds: dict[str, float] = field(default_factory=dict)
+    # adapted "step_size" (chain,) and diagonal "inv_metric" (chain, unconstrained parameter)
+    adaptation: dict[str, np.ndarray] = field(default_factory=dict)
+    rejections: int | None = None  # proposals Stan rejected with an informational message
 
 
 class Engine(Protocol):

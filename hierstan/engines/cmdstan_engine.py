@@ -89,7 +89,7 @@ class CmdStanEngine:
                 fit = model.sample(
                     data=data,
                     chains=settings.chains,
-                    parallel_chains=min(settings.chains, os.cpu_count() or 1),
+                    parallel_chains=settings.threads,
                     iter_warmup=settings.warmup,
                     iter_sampling=settings.draws,
                     seed=int(settings.seed),
@@ -115,9 +115,15 @@ class CmdStanEngine:
             name: np.asarray(values).reshape(draws, chains).T
             for name, values in fit.method_variables().items()
         }
+        adaptation = {}
+        # cmdstanpy 1.3 renamed metric to inv_metric
+        inv_metric = fit.inv_metric if hasattr(type(fit), "inv_metric") else fit.metric
+        if fit.step_size is not None and inv_metric is not None:
+            adaptation = {"step_size": np.asarray(fit.step_size), "inv_metric": np.asarray(inv_metric)}
         return RawDraws(
             variables=variables,
             sampler=sampler,
+            adaptation=adaptation,
             engine=self.name,
             engine_version=self.version(),
             compiled_now=compiled_now,

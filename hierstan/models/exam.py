@@ -107,7 +107,7 @@ def stan_data(
     ``priors`` overrides the variant's entries of :data:`PRIORS`. ``standardise=False`` makes
     the sampler work on the original scales, as the model is written (for comparison only: it
     needs far deeper trees). ``pointwise=False`` skips the per-pupil ``log_lik`` and ``y_rep``
-    (no LOO or predictive checks; on PyStan writing them out costs more than the sampling).
+    (no LOO or predictive checks; a smaller fit).
     ``columns`` renames the columns of :data:`COLUMNS`; ``vr_band`` takes
     1, 2, 3 (1 = highest band), ``school_gender`` and ``school_denom`` the values of
     :data:`SCHOOL_GENDERS` and :data:`SCHOOL_DENOMS`, constant within a school.

@@ -74,8 +74,7 @@ def stan_data(
     each county. ``likelihood`` is ``"cells"`` (sufficient statistics per (county, predictor
     value) cell; exact for any predictor), ``"houses"`` or ``"auto"``, which uses the cells when
     there are at most half as many cells as houses. ``pointwise=False`` skips the per-house
-    ``log_lik`` and ``y_rep`` (no LOO or predictive checks; on PyStan writing them out costs
-    more than the sampling).
+    ``log_lik`` and ``y_rep`` (no LOO or predictive checks; a smaller fit).
     """
     program = program_name(variant, parameterization)
     check_choice("likelihood", likelihood, LIKELIHOODS)

@@ -1,8 +1,8 @@
 """The PyMC models of the benchmark have the Stan programs' log densities.
 
-At random points PyMC's log density (``jacobian=False``) and Stan's (through PyStan,
-``adjust_transform=False``) are evaluated at the same constrained values, each over its own
-program's parameters. Stan's ``~`` drops constant terms, so the DIFFERENCES between points must
+At random points PyMC's log density (``jacobian=False``) and Stan's (the native driver's
+``log_density``, also without the Jacobian) are evaluated at the same constrained values, each
+over its own program's parameters. Stan's ``~`` drops constant terms, so the DIFFERENCES between points must
 agree. Exam's covariance prior is over different variables in the two libraries; see
 :func:`_lkj_change_of_variables`.
 """
@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("pymc", reason="the bench extra (pymc, nutpie) is not installed")
 
 from hierstan.bench import pymc_models  # noqa: E402
-from hierstan.engines.pystan_engine import PyStanEngine  # noqa: E402
+from hierstan.engines.native_engine import log_density  # noqa: E402
 from hierstan.models import eight_schools, exam, mathtest, radon, thai  # noqa: E402
 from hierstan.programs import load_program  # noqa: E402
 
@@ -104,7 +104,6 @@ def test_log_density_matches_the_stan_program(case):
     name, make, flags, rename = CASES[case]
     prepared = make()
     model = pymc_models.build(name, {**prepared.data, **flags})
-    posterior, _ = PyStanEngine().build(load_program(prepared.program), prepared.data)
     points = _points(model, np.random.default_rng(7), prepared.data)
     if name == "thai":
         # and logits about 40, where p = sigmoid(eta) rounds to 1 (PyMC's Binomial gives -inf there)
@@ -113,7 +112,7 @@ def test_log_density_matches_the_stan_program(case):
     constrained = model.compile_fn(model.unobserved_value_vars, inputs=model.value_vars,
                                    on_unused_input="ignore", point_fn=False)
     names = [v.name for v in model.unobserved_value_vars]
-    pymc, stan = [], []
+    pymc, stan_points = [], []
     for point in points:
         values = dict(zip(names, constrained(**point)))
         values = {rename.get(k, k): v for k, v in values.items()}
@@ -122,8 +121,9 @@ def test_log_density_matches_the_stan_program(case):
             values = _exam_stan_values(values)
             correction = _lkj_change_of_variables(values["tau_std"], values["L_Omega"])
         stan_point = {k: np.asarray(values[k]).tolist() for k in STAN_PARAMETERS[prepared.program]}
-        stan.append(posterior.log_prob(posterior.unconstrain_pars(stan_point), adjust_transform=False))
+        stan_points.append(stan_point)
         pymc.append(float(logp(point)) - correction)
+    stan = log_density(load_program(prepared.program), prepared.data, stan_points)
     stan_diff, pymc_diff = np.diff(stan), np.diff(pymc)
     assert np.all(np.isfinite(pymc)) and np.all(np.abs(stan_diff) > 1e-2)  # the points differ
     np.testing.assert_allclose(pymc_diff, stan_diff, rtol=1e-8, atol=1e-8)

@@ -15,10 +15,10 @@ SHORT = {"chains": 2, "draws": 300, "warmup": 300, "seed": 3}
 @pytest.fixture(scope="module")
 def eight_schools():
     return {engine: run._timed_fit(run.Spec(model="eight_schools", engine=engine, **SHORT), rep=1)
-            for engine in ("pystan", "nutpie")}
+            for engine in ("native", "nutpie")}
 
 
-@pytest.mark.parametrize("engine", ["pystan", "nutpie"])
+@pytest.mark.parametrize("engine", ["native", "nutpie"])
 def test_a_run_reports_every_measure(eight_schools, engine):
     row, result = eight_schools[engine]
     assert "error" not in row, row
@@ -32,14 +32,14 @@ def test_a_run_reports_every_measure(eight_schools, engine):
 
 
 def test_engines_agree_on_the_posterior(eight_schools):
-    """Same model, same data: PyStan's and nutpie's means differ only by Monte Carlo error."""
+    """Same model, same data: the native engine's and nutpie's means differ only by Monte Carlo error."""
     results = {("eight_schools", engine, 1): result for engine, (_, result) in eight_schools.items()}
     z = run._agreement(results, "eight_schools", "nutpie", 1)
     assert z is not None and z < 4.5  # 10 means: P(max |z| > 4.5) < 1e-4 under agreement
 
 
 def test_a_failed_run_is_reported_not_raised():
-    row, _ = run._timed_fit(run.Spec(model="eight_schools", engine="pystan", chains=0), rep=1)
+    row, _ = run._timed_fit(run.Spec(model="eight_schools", engine="native", chains=0), rep=1)
     assert "chains must be an integer >= 1" in row["error"]
 
 
@@ -52,11 +52,11 @@ def test_worker_spec_round_trips():
 
 def test_ratios_divide_by_nutpie_and_cmdstan():
     medians = run.pd.DataFrame({
-        "model": ["m"] * 3, "engine": ["pystan", "cmdstan", "nutpie"],
+        "model": ["m"] * 3, "engine": ["native", "cmdstan", "nutpie"],
         "ess_per_s": [10.0, 20.0, 40.0], "us_per_gradient": [3.0, 1.5, 1.0],
         "sample_s": [2.0, 1.0, 1.0], "build_s": [1.0, 4.0, 1.0]})
     table = run.ratios(medians).set_index("model")
-    assert table.loc["m", "ESS/s pystan / nutpie"] == 0.25
+    assert table.loc["m", "ESS/s native / nutpie"] == 0.25
     assert table.loc["m", "ESS/s cmdstan / nutpie"] == 0.5
-    assert table.loc["m", "us_per_gradient pystan / cmdstan"] == 2.0
-    assert np.isclose(table.loc["m", "build_s pystan / cmdstan"], 0.25)
+    assert table.loc["m", "us_per_gradient native / cmdstan"] == 2.0
+    assert np.isclose(table.loc["m", "build_s native / cmdstan"], 0.25)

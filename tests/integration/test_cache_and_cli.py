@@ -14,11 +14,11 @@ ROOT = Path(__file__).resolve().parents[2]
 # builds a tiny program (new to the cache given) and prints whether this process compiled it
 COMPILE_TINY = """
 import sys
-from hierstan.engines import PyStanEngine, SamplerSettings
+from hierstan.engines import NativeEngine, SamplerSettings
 from hierstan.programs import Program
 code = "data { real m; } parameters { real x; } model { x ~ normal(m, 1); } // %s"
-raw = PyStanEngine().sample(Program("tiny", code % sys.argv[1]), {"m": 2.0},
-                            SamplerSettings(chains=2, draws=300, warmup=200, seed=5, progress=False))
+raw = NativeEngine().sample(Program("tiny", code % sys.argv[1]), {"m": 2.0},
+                             SamplerSettings(chains=2, draws=300, warmup=200, seed=5, progress=False))
 print(int(raw.compiled_now), round(float(raw.variables["x"].mean()), 6))
 """
 
@@ -56,7 +56,7 @@ def test_cli_list_info_fit(tmp_path):
     listing = _python("-m", "hierstan.cli", "list").stdout
     assert "eight_schools" in listing and "noncentered (default)" in listing
     info = _python("-m", "hierstan.cli", "info").stdout
-    assert "pystan" in info and "compile cache" in info
+    assert "native" in info and "Stan 2.35.0" in info and "compile cache" in info
     out = tmp_path / "eight.nc"
     csv = tmp_path / "my schools.csv"
     csv.write_text((ROOT / "data" / "eight_schools.csv").read_text())
@@ -106,6 +106,7 @@ def test_wheel_ships_programs_and_data(tmp_path):
     assert "hierstan/stan_models/eight_schools_noncentered.stan" in names
     assert "hierstan/stan_models/include/eight_schools_data.stan" in names
     assert "hierstan/data/eight_schools.csv" in names and "hierstan/data/README.md" in names
+    assert "hierstan/engines/native_driver.cpp" in names  # the native engine compiles it
     target = tmp_path / "site"
     _python("-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel))
     elsewhere = tmp_path / "elsewhere"

@@ -1,4 +1,4 @@
-"""CmdStan through cmdstanpy against the embedded engine, family by family: the same layout and,
+"""CmdStan through cmdstanpy against the native engine, family by family: the same layout and,
 with the same Stan version (2.35) and seed, the same draws. `pytest -m cmdstan` runs this file.
 
 CmdStan comes from ../shared/cmdstan/install.sh (what .ci/run calls) or `hierstan install-cmdstan`.
@@ -36,7 +36,7 @@ def _fit(family: str, engine: str, **options):
 @pytest.fixture(scope="module", params=sorted(FAMILIES))
 def both(request):
     """The family's default variant on both engines, same seed."""
-    return request.param, _fit(request.param, "cmdstan"), _fit(request.param, "pystan")
+    return request.param, _fit(request.param, "cmdstan"), _fit(request.param, "native")
 
 
 def _same_stan():
@@ -46,10 +46,10 @@ def _same_stan():
 
 
 def test_same_layout(both):
-    family, cmdstan, pystan = both
-    assert set(cmdstan.groups()) == set(pystan.groups()), family
+    family, cmdstan, native = both
+    assert set(cmdstan.groups()) == set(native.groups()), family
     for group in cmdstan.groups():
-        ours, theirs = cmdstan[group], pystan[group]
+        ours, theirs = cmdstan[group], native[group]
         assert set(ours.data_vars) == set(theirs.data_vars), (family, group)
         assert dict(ours.sizes) == dict(theirs.sizes), (family, group)
         for name, coord in ours.coords.items():
@@ -58,22 +58,22 @@ def test_same_layout(both):
             assert values.dims == theirs[name].dims, (family, group, name)
             assert values.dtype == theirs[name].dtype, (family, group, name)
     assert cmdstan.posterior.attrs["engine"] == "cmdstan"
-    assert pystan.posterior.attrs["engine"] == "pystan"
+    assert native.posterior.attrs["engine"] == "native"
 
 
 def test_same_seed_gives_the_same_draws(both):
-    family, cmdstan, pystan = both
+    family, cmdstan, native = both
     if not _same_stan():
-        pytest.skip("draws match only when CmdStan has PyStan's Stan version (2.35)")
+        pytest.skip("draws match only when CmdStan has the wheel's Stan version (2.35)")
     for group in ("posterior", "log_likelihood", "posterior_predictive"):
-        if group not in pystan.groups():
+        if group not in native.groups():
             continue
-        for name, values in pystan[group].data_vars.items():
+        for name, values in native[group].data_vars.items():
             # sig_figs=18: CmdStan's CSV round-trips every double, so the draws are identical
             np.testing.assert_array_equal(cmdstan[group][name], values,
                                           err_msg=f"{family} {group} {name}")
     for name in ("lp", "diverging", "tree_depth", "n_steps"):
-        np.testing.assert_array_equal(cmdstan.sample_stats[name], pystan.sample_stats[name],
+        np.testing.assert_array_equal(cmdstan.sample_stats[name], native.sample_stats[name],
                                       err_msg=f"{family} sample_stats {name}")
 
 
@@ -85,11 +85,24 @@ def test_fit_without_pointwise_output(family):
     assert idata.posterior.sizes["draw"] == SHORT["draws"]
 
 
+def test_adaptation_is_kept_with_the_fit(both):
+    family, cmdstan, native = both
+    for name in ("adapted_step_size", "inv_metric"):
+        # cmdstanpy reads them back from the CSV's comment lines (6 significant digits)
+        np.testing.assert_allclose(cmdstan.sample_stats.attrs[name], native.sample_stats.attrs[name],
+                                   rtol=1e-5, err_msg=f"{family} {name}")
+    assert native.sample_stats.attrs["adapted_step_size"].shape == (SHORT["chains"],)
+
+
 def test_no_warmup_samples_without_adaptation():
     # CmdStan refuses adaptation without warmup; the step size stays at Stan's initial 1
     idata = _fit("eight_schools", "cmdstan", warmup=0)
     assert idata.posterior.sizes["draw"] == SHORT["draws"]
     assert np.all(idata.sample_stats["step_size"] == 1.0)
+    # the native engine calls the same service without adaptation: the same draws
+    native = _fit("eight_schools", "native", warmup=0)
+    np.testing.assert_array_equal(native.posterior["theta"], idata.posterior["theta"])
+    assert "adapted_step_size" not in native.sample_stats.attrs
 
 
 # a program that rejects half of its proposals, so Stan reports non-fatal errors
@@ -117,7 +130,7 @@ def test_progress_false_silences_cmdstanpy(capfd, caplog):
     assert not logging.getLogger("cmdstanpy").disabled  # left as found
 
 
-@pytest.mark.parametrize("engine", ["cmdstan", "pystan"])
+@pytest.mark.parametrize("engine", ["cmdstan", "native"])
 def test_bench_without_pymc(tmp_path, engine):
     # pymc hidden as in an install without the bench extra
     (tmp_path / "pymc.py").write_text("raise ModuleNotFoundError(\"No module named 'pymc'\", name='pymc')\n")

@@ -1,6 +1,5 @@
 """Eight schools on the available engine, checked against 2-D quadrature over (mu, tau)."""
 
-import asyncio
 import warnings
 
 import arviz as az
@@ -109,15 +108,6 @@ def test_prior_draws_match_the_prior():
     assert np.quantile(tau, [0.25, 0.5, 0.75]) == pytest.approx(
         [5 * np.tan(np.pi / 8), 5.0, 5 * np.tan(3 * np.pi / 8)], rel=0.12)
     assert idata.prior_predictive["y"].dims == ("chain", "draw", "school")
-
-
-def test_runs_inside_a_running_event_loop():
-    # what Jupyter does: fit from code running inside an event loop
-    async def in_notebook():
-        return hierstan.eight_schools.fit(chains=1, draws=100, warmup=100, seed=2, progress=False)
-
-    idata = asyncio.run(in_notebook())
-    assert idata.posterior.sizes["draw"] == 100
 
 
 def test_netcdf_round_trip_keeps_labels_and_diagnostics(noncentered, tmp_path):

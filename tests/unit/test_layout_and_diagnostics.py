@@ -7,7 +7,7 @@ import pytest
 import hierstan
 from hierstan.diagnostics import compare_loo, diagnose
 from hierstan.engines import RawDraws, SamplerSettings
-from hierstan.engines.pystan_engine import _by_chain
+from hierstan.engines.native_engine import _read_draws
 from hierstan.inference_data import to_inference_data
 from hierstan.models import eight_schools
 
@@ -81,14 +81,31 @@ def test_problems_are_reported_with_advice():
         report.warn()
 
 
-def test_pystan_layout_conversion():
-    # PyStan hands (*shape, draw * chain) with chains interleaved: flat index = draw * C + chain
+def test_native_layout_conversion(tmp_path):
+    # the driver writes one float64 row per draw: sampler columns, then each variable
+    # column-major (Stan's CSV order: m.1.1, m.2.1, m.1.2, ...); size-0 variables have no column
     chains, draws = 3, 5
-    expected = np.arange(chains * draws * 2 * 4).reshape(chains, draws, 2, 4)
-    flat = np.moveaxis(expected, (0, 1), (-1, -2)).reshape(2, 4, draws * chains)
-    np.testing.assert_array_equal(_by_chain(flat, chains, (2, 4)), expected)
-    scalar = expected[..., 0, 0]
-    np.testing.assert_array_equal(_by_chain(scalar.T.reshape(1, -1), chains), scalar)
+    rng = np.random.default_rng(1)
+    m = rng.normal(size=(chains, draws, 2, 3))
+    s = rng.normal(size=(chains, draws))
+    lp = rng.normal(size=(chains, draws))
+    names = ["lp__", "s"] + [f"m.{i + 1}.{j + 1}" for j in range(3) for i in range(2)]
+    (tmp_path / "columns.txt").write_text("\n".join(names) + "\n")
+    (tmp_path / "variables.tsv").write_text("s\t\nm\t2,3\nlog_lik\t0\n")
+    for c in range(chains):
+        rows = [[lp[c, d], s[c, d], *(m[c, d, i, j] for j in range(3) for i in range(2))]
+                for d in range(draws)]
+        np.asarray(rows, dtype=np.float64).tofile(tmp_path / f"chain-{c + 1}.bin")
+    settings = SamplerSettings(chains=chains, draws=draws)
+    variables, sampler = _read_draws(tmp_path, settings)
+    assert list(variables) == ["s", "m"]
+    np.testing.assert_array_equal(variables["m"], m)
+    np.testing.assert_array_equal(variables["s"], s)
+    np.testing.assert_array_equal(sampler["lp__"], lp)
+    # a chain cut short (an interrupted run) is refused, not padded
+    np.zeros(len(names) * 2).tofile(tmp_path / "chain-2.bin")
+    with pytest.raises(hierstan.SamplingError, match="chain 2 wrote 2 of 5 draws"):
+        _read_draws(tmp_path, settings)
 
 
 def test_compare_loo_names_the_observations_psis_cannot_trust():

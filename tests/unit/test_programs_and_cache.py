@@ -1,11 +1,14 @@
 """Shipped programs, include expansion, cache location and keys, engine choice (no compilation)."""
 
+import subprocess
+import sys
+
 import pytest
 
 import hierstan
 from hierstan import EngineUnavailableError
 from hierstan.cache import cache_dir, cache_key
-from hierstan.engines import CmdStanEngine, PyStanEngine, get_engine
+from hierstan.engines import CmdStanEngine, NativeEngine, get_engine, native_build
 from hierstan.programs import _expand, load_program, program_names
 
 
@@ -34,14 +37,14 @@ def test_cache_dir_override(tmp_path, monkeypatch):
 
 
 def test_cache_key_depends_on_every_part():
-    base = cache_key("data {}", "pystan 3.10")
-    assert base == cache_key("data {}", "pystan 3.10")
-    assert base != cache_key("data { }", "pystan 3.10")
+    base = cache_key("data {}", "native 2.35")
+    assert base == cache_key("data {}", "native 2.35")
+    assert base != cache_key("data { }", "native 2.35")
     assert base != cache_key("data {}", "cmdstan 2.36")
 
 
 def test_auto_engine_prefers_cmdstan():
-    expected = "cmdstan" if CmdStanEngine.available() else "pystan"
+    expected = "cmdstan" if CmdStanEngine.available() else "native"
     assert get_engine("auto").name == expected
     assert hierstan.available_engines()[0] == expected
 
@@ -52,8 +55,27 @@ def test_absent_cmdstan_says_how_to_install():
         get_engine("cmdstan")
 
 
-def test_pystan_present():
-    assert PyStanEngine.available(), "PyStan is a dependency of hierstan on this platform"
+def test_native_engine_present():
+    # httpstan (Stan's library and stanc) is a dependency and the machine has g++
+    assert NativeEngine.available(), native_build.unavailable_reason()
+    assert "Stan 2.35.0 from httpstan 4.13.0" in NativeEngine.version()
+
+
+def test_no_user_path_imports_pystan():
+    # PyStan's runtime (stan, httpstan's Python modules) must not load: the engine only reads
+    # the wheel's files
+    code = ("import sys, hierstan, hierstan.cli, hierstan.engines; hierstan.engines.get_engine('native')"
+            "; print(sorted(m for m in sys.modules if m.split('.')[0] in ('stan', 'httpstan', 'aiohttp')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_missing_compiler_says_what_to_install(monkeypatch):
+    monkeypatch.setenv("CXX", "")
+    monkeypatch.setattr(native_build.shutil, "which", lambda name: None)
+    assert "no C++ compiler found: install g++" in native_build.unavailable_reason()
+    monkeypatch.setattr(native_build.sys, "platform", "win32")
+    assert "not supported on Windows" in native_build.unavailable_reason()
 
 
 
@@ -61,7 +83,7 @@ def test_bench_ratios_skip_measures_no_run_produced():
     from hierstan.bench import run
 
     # every run failed (as without the bench extra, before the fix): only the error is known
-    failed = run.pd.DataFrame({"model": ["m", "m"], "engine": ["cmdstan", "pystan"]})
+    failed = run.pd.DataFrame({"model": ["m", "m"], "engine": ["cmdstan", "native"]})
     assert run.ratios(failed).columns.tolist() == ["model"]
     only_cmdstan = run.pd.DataFrame({"model": ["m"], "engine": ["cmdstan"], "sample_s": [1.0]})
     assert run.ratios(only_cmdstan).columns.tolist() == ["model"]

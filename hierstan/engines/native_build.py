@@ -1,0 +1,203 @@
+"""Build a Stan program into an executable of hierstan's own driver, against the Stan library,
+TBB, SUNDIALS and stanc that the httpstan wheel ships (its Python code is never imported).
+
+Cache layout under ``<cache>/native/``: ``driver-<key>/driver.o`` (compiled once per Stan
+version and compiler) and ``<key>/<program>`` (one executable per program text). Every entry
+is built in a temporary folder beside it and renamed into place with a manifest written last,
+so a killed or failed build leaves nothing a later fit trusts; an entry whose files do not
+match its manifest is rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from ..cache import cache_dir, cache_key, compile_lock
+from ..errors import EngineUnavailableError, SamplingError
+from ..programs import Program
+
+DRIVER_SOURCE = Path(__file__).with_name("native_driver.cpp")
+MACROS = ["-DSTAN_THREADS", "-D_REENTRANT", "-DBOOST_DISABLE_ASSERTS",
+          "-DBOOST_PHOENIX_NO_VARIADIC_EXPRESSION", "-DNDEBUG",
+          # the wheel's libtbb was built with the old libstdc++ string ABI (manylinux2014)
+          "-D_GLIBCXX_USE_CXX11_ABI=0"]
+# -w: Stan's and TBB's headers warn by the page; the compiler's errors still reach build.log
+FLAGS = ["-std=c++17", "-O3", "-w"]
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """Where the wheel's Stan lives and which compiler builds against it."""
+
+    stan_dir: Path
+    httpstan_version: str
+    compiler: str
+    compiler_version: str
+
+    @property
+    def include(self) -> Path:
+        return self.stan_dir / "include"
+
+    @property
+    def lib(self) -> Path:
+        return self.stan_dir / "lib"
+
+    @property
+    def stanc(self) -> Path:
+        return self.stan_dir / "stanc"
+
+    def key(self) -> str:
+        return cache_key(self.httpstan_version, str(self.stan_dir), self.compiler_version,
+                         " ".join(MACROS + FLAGS), DRIVER_SOURCE.read_text())
+
+
+def unavailable_reason() -> str | None:
+    """Why the native engine cannot run here, or None when it can."""
+    if sys.platform == "win32":
+        return "the native engine is not supported on Windows (install CmdStan instead)"
+    if importlib.util.find_spec("httpstan") is None:
+        return ("the httpstan wheel (Stan's headers, libraries and stanc) is missing: "
+                "pip install httpstan==4.13.0")
+    if _compiler() is None:
+        return ("no C++ compiler found: install g++ (Debian/Ubuntu: apt-get install g++; macOS: "
+                "xcode-select --install) or set CXX")
+    return None
+
+
+def _compiler() -> str | None:
+    for candidate in (os.environ.get("CXX"), "g++", "clang++"):
+        if candidate and shutil.which(candidate):
+            return candidate
+    return None
+
+
+@cache
+def toolchain() -> Toolchain:
+    reason = unavailable_reason()
+    if reason:
+        raise EngineUnavailableError(reason)
+    spec = importlib.util.find_spec("httpstan")
+    stan_dir = Path(spec.origin).parent
+    compiler = _compiler()
+    found = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=False)
+    return Toolchain(stan_dir, importlib.metadata.version("httpstan"), compiler,
+                     found.stdout.splitlines()[0] if found.stdout else compiler)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _trusted(entry: Path, filename: str) -> bool:
+    """The entry holds ``filename`` exactly as its manifest recorded it."""
+    try:
+        manifest = json.loads((entry / MANIFEST).read_text())
+        target = entry / filename
+        return manifest["size"] == target.stat().st_size and manifest["sha256"] == _sha256(target)
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def _run(command: list[str], log: Path, what: str) -> None:
+    with log.open("a") as out:
+        out.write("$ " + " ".join(map(str, command)) + "\n")
+        out.flush()
+        # in the build folder: stanc names the file in Stan's messages as given, "<program>.stan"
+        done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=False,
+                              cwd=log.parent, stdin=subprocess.DEVNULL)
+    if done.returncode != 0:
+        tail = "\n".join(log.read_text().splitlines()[-40:])
+        raise SamplingError(f"{what} failed (exit {done.returncode}); the end of {log}:\n{tail}")
+
+
+def _build_entry(entry: Path, filename: str, steps) -> Path:
+    """Run ``steps(tmp)`` to make ``tmp/filename``, then publish ``tmp`` as ``entry``."""
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    if entry.exists():  # damaged: rebuild from nothing
+        shutil.rmtree(entry)
+    # folders of builds that were killed: we hold the entry's lock, so no one else is using them
+    for stale in entry.parent.glob(f".{entry.name}-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}-", dir=entry.parent))
+    try:
+        steps(tmp)
+        target = tmp / filename
+        manifest = {"size": target.stat().st_size, "sha256": _sha256(target)}
+        (tmp / MANIFEST).write_text(json.dumps(manifest))
+        tmp.rename(entry)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return entry / filename
+
+
+def _driver_object(tools: Toolchain) -> Path:
+    key = tools.key()
+    entry = cache_dir() / "native" / f"driver-{key}"
+    with compile_lock("native", f"driver-{key}"):
+        if _trusted(entry, "driver.o"):
+            return entry / "driver.o"
+
+        def steps(tmp: Path) -> None:
+            _run([tools.compiler, *FLAGS, *MACROS, "-I", str(tools.include), "-c", str(DRIVER_SOURCE),
+                  "-o", str(tmp / "driver.o")], tmp / "build.log", "compiling hierstan's Stan driver")
+
+        return _build_entry(entry, "driver.o", steps)
+
+
+def executable(program: Program, progress: bool = False) -> tuple[Path, bool]:
+    """The program's driver executable, built now if not cached; and whether it was built now."""
+    tools = toolchain()
+    key = cache_key(program.code, tools.key())
+    entry = cache_dir() / "native" / key
+    with compile_lock("native", key):
+        if _trusted(entry, program.name):
+            return entry / program.name, False
+        driver = _driver_object(tools)
+        if progress:
+            print(f"hierstan: compiling {program.name} (first use only, about a minute)", file=sys.stderr)
+
+        def steps(tmp: Path) -> None:
+            log = tmp / "build.log"
+            stan_file = tmp / f"{program.name}.stan"
+            stan_file.write_text(program.code)
+            cpp = tmp / f"{program.name}.hpp"
+            # stanc's warnings ("has no priors": the scales are data) stay in build.log
+            _run([str(tools.stanc), f"--name={program.name}_model", f"--o={cpp}", stan_file.name],
+                 log, f"stanc on {program.name}")
+            model_o = tmp / f"{program.name}.o"
+            _run([tools.compiler, *FLAGS, *MACROS, "-I", str(tools.include), "-x", "c++", "-c",
+                  str(cpp), "-o", str(model_o)], log, f"compiling {program.name}")
+            _run([tools.compiler, "-o", str(tmp / program.name), str(model_o), str(driver),
+                  f"-L{tools.lib}", f"-Wl,-rpath,{tools.lib}", "-ltbb",
+                  *(str(tools.lib / f"libsundials_{name}.a")
+                    for name in ("cvodes", "idas", "kinsol", "nvecserial")), "-lpthread"],
+                 log, f"linking {program.name}")
+            model_o.unlink()  # the executable holds it; keep the cache small
+
+        return _build_entry(entry, program.name, steps), True
+
+
+@cache
+def stan_version() -> str:
+    """Stan's version as its headers in the wheel declare it."""
+    text = (toolchain().include / "stan" / "version.hpp").read_text()
+    parts = [re.search(rf"#define STAN_{part}\s+(\d+)", text) for part in ("MAJOR", "MINOR", "PATCH")]
+    return ".".join(found.group(1) for found in parts if found)

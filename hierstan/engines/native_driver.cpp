@@ -1,0 +1,282 @@
+// hierstan's driver of Stan's own services, linked with one stanc-generated model.
+//
+//   <exe> sample <data.json> <out dir> <chains> <threads> <seed> <warmup> <draws>
+//         <adapt_delta> <max_depth> <refresh>
+//   <exe> gradient <data.json> <seed> <evaluations>
+//   <exe> log_density <data.json> <point.json>...
+//
+// sample runs all chains in this process on TBB threads, with chain ids 1..N as CmdStan does, so
+// the same seed gives CmdStan's draws. It writes into <out dir>:
+//   variables.tsv      name <tab> dims (comma separated) per model variable, in output order
+//   columns.txt        the flat column names of one draw
+//   chain-<i>.bin      float64 rows, one per post-warmup draw, appended as the chain runs
+//   adapt-<i>.bin      step size followed by the diagonal inverse metric (float64)
+//   stan.log           Stan's messages (rejections, gradient timing) for hierstan to summarise
+// gradient prints the mean time of one log-density gradient at Stan's random initial point;
+// log_density prints, per point (constrained values as JSON), the log density without the
+// Jacobian and up to a constant (Stan's `~`), for comparing programs at the same values.
+// Progress lines ("Chain [i] Iteration: ...") go to stdout; a fatal error goes to stderr.
+// The driver stops if its stdin closes (the calling Python process died) and then deletes
+// <out dir>, so a killed caller leaves neither a process nor half-written files behind.
+
+#include <stan/callbacks/interrupt.hpp>
+#include <stan/callbacks/logger.hpp>
+#include <stan/callbacks/structured_writer.hpp>
+#include <stan/callbacks/writer.hpp>
+#include <stan/io/empty_var_context.hpp>
+#include <stan/io/json/json_data.hpp>
+#include <stan/model/log_prob_grad.hpp>
+#include <stan/model/log_prob_propto.hpp>
+#include <stan/model/model_base.hpp>
+#include <stan/services/sample/hmc_nuts_diag_e.hpp>
+#include <stan/services/sample/hmc_nuts_diag_e_adapt.hpp>
+#include <stan/services/util/create_rng.hpp>
+#include <stan/services/util/create_unit_e_diag_inv_metric.hpp>
+#include <stan/services/util/initialize.hpp>
+#include <stan/math/prim/core/init_threadpool_tbb.hpp>
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+// defined by the stanc-generated code of the program this driver is linked with
+stan::model::model_base& new_model(stan::io::var_context& data_context, unsigned int seed,
+                                   std::ostream* msg_stream);
+
+namespace {
+
+std::filesystem::path out_dir;
+
+// Watches stdin: the caller holds its write end open for the whole run and never writes, so
+// end-of-file means the caller is gone.
+void exit_when_orphaned() {
+  std::thread([] {
+    char byte;
+    while (read(0, &byte, 1) > 0) {
+    }
+    std::error_code ignored;
+    if (!out_dir.empty()) std::filesystem::remove_all(out_dir, ignored);
+    _exit(3);
+  }).detach();
+}
+
+class log_to_file : public stan::callbacks::logger {
+ public:
+  explicit log_to_file(const std::filesystem::path& path) : file_(path) {}
+  void debug(const std::string& m) override { write("debug", m); }
+  void debug(const std::stringstream& m) override { write("debug", m.str()); }
+  void info(const std::string& m) override { info_line(m); }
+  void info(const std::stringstream& m) override { info_line(m.str()); }
+  void warn(const std::string& m) override { write("warn", m); }
+  void warn(const std::stringstream& m) override { write("warn", m.str()); }
+  void error(const std::string& m) override { write("error", m); }
+  void error(const std::stringstream& m) override { write("error", m.str()); }
+  void fatal(const std::string& m) override { write("fatal", m); }
+  void fatal(const std::stringstream& m) override { write("fatal", m.str()); }
+
+ private:
+  void info_line(const std::string& m) {
+    if (m.find("Iteration:") != std::string::npos) {
+      std::lock_guard<std::mutex> hold(lock_);
+      std::cout << m << std::endl;  // flushed: the caller draws progress bars from these
+    } else {
+      write("info", m);
+    }
+  }
+  void write(const char* level, const std::string& m) {
+    if (m.empty()) return;
+    std::lock_guard<std::mutex> hold(lock_);
+    file_ << level << '\t' << m << '\n';
+    file_.flush();
+  }
+  std::mutex lock_;
+  std::ofstream file_;
+};
+
+// One chain's draws: the column names once, then one binary row per draw.
+class binary_rows : public stan::callbacks::writer {
+ public:
+  binary_rows(const std::filesystem::path& rows, const std::filesystem::path& names)
+      : names_path_(names), file_(std::fopen(rows.c_str(), "wb")) {
+    if (!file_) throw std::runtime_error("cannot write " + rows.string());
+  }
+  binary_rows(binary_rows&& other) noexcept
+      : names_path_(std::move(other.names_path_)), file_(other.file_) {
+    other.file_ = nullptr;
+  }
+  ~binary_rows() override {
+    if (file_) std::fclose(file_);
+  }
+  void operator()(const std::vector<std::string>& names) override {
+    if (names_path_.empty()) return;  // every chain has the same columns; the first writes them
+    std::ofstream out(names_path_);
+    for (const auto& name : names) out << name << '\n';
+  }
+  void operator()(const std::vector<double>& row) override {
+    std::fwrite(row.data(), sizeof(double), row.size(), file_);
+  }
+  void operator()(const std::string&) override {}
+  void operator()() override {}
+
+ private:
+  std::filesystem::path names_path_;
+  std::FILE* file_;
+};
+
+class adaptation : public stan::callbacks::structured_writer {
+ public:
+  explicit adaptation(std::filesystem::path path) : path_(std::move(path)) {}
+  void write(const std::string& key, double value) override {
+    if (key == "stepsize") stepsize_ = value;
+  }
+  void write(const std::string& key, const Eigen::VectorXd& values) override {
+    if (key != "inv_metric") return;
+    std::ofstream out(path_, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(&stepsize_), sizeof(double));
+    out.write(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(double));
+  }
+
+ private:
+  std::filesystem::path path_;
+  double stepsize_ = 0;
+};
+
+void write_variables(const stan::model::model_base& model) {
+  std::vector<std::string> names;
+  std::vector<std::vector<size_t>> dims;
+  model.get_param_names(names, true, true);
+  model.get_dims(dims, true, true);
+  std::ofstream out(out_dir / "variables.tsv");
+  for (size_t i = 0; i < names.size(); ++i) {
+    out << names[i] << '\t';
+    for (size_t j = 0; j < dims[i].size(); ++j) out << (j ? "," : "") << dims[i][j];
+    out << '\n';
+  }
+}
+
+std::unique_ptr<stan::io::var_context> read_data(const char* path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error(std::string("cannot read ") + path);
+  return std::make_unique<stan::json::json_data>(in);
+}
+
+int sample(char** argv) {
+  auto data = read_data(argv[2]);
+  out_dir = argv[3];
+  const size_t chains = std::stoul(argv[4]);
+  const int threads = std::stoi(argv[5]);
+  const unsigned int seed = std::stoul(argv[6]);
+  const int warmup = std::stoi(argv[7]), draws = std::stoi(argv[8]);
+  const double delta = std::stod(argv[9]);
+  const int max_depth = std::stoi(argv[10]), refresh = std::stoi(argv[11]);
+  exit_when_orphaned();
+  stan::math::init_threadpool_tbb(threads);
+
+  std::stringstream model_messages;
+  stan::model::model_base& model = new_model(*data, seed, &model_messages);
+  write_variables(model);
+
+  log_to_file logger(out_dir / "stan.log");
+  stan::callbacks::interrupt interrupt;  // Ctrl-C reaches the driver as a signal and ends it
+  std::vector<std::shared_ptr<stan::io::var_context>> inits, metrics;
+  std::vector<stan::callbacks::writer> init_writers(chains), diagnostic_writers(chains);
+  std::vector<binary_rows> sample_writers;
+  std::vector<adaptation> metric_writers;
+  for (size_t i = 1; i <= chains; ++i) {
+    inits.push_back(std::make_shared<stan::io::empty_var_context>());
+    metrics.push_back(std::make_shared<stan::io::array_var_context>(
+        stan::services::util::create_unit_e_diag_inv_metric(model.num_params_r())));
+    auto name = std::to_string(i);
+    sample_writers.emplace_back(out_dir / ("chain-" + name + ".bin"),
+                                i == 1 ? out_dir / "columns.txt" : std::filesystem::path());
+    metric_writers.emplace_back(out_dir / ("adapt-" + name + ".bin"));
+  }
+  const double init_radius = 2, stepsize = 1, jitter = 0;
+  int code;
+  if (warmup > 0) {
+    // CmdStan's defaults: gamma 0.05, kappa 0.75, t0 10, buffers 75 / 50, window 25
+    code = stan::services::sample::hmc_nuts_diag_e_adapt(
+        model, chains, inits, metrics, seed, 1, init_radius, warmup, draws, 1, false, refresh,
+        stepsize, jitter, max_depth, delta, 0.05, 0.75, 10, 75, 50, 25, interrupt, logger,
+        init_writers, sample_writers, diagnostic_writers, metric_writers);
+  } else {
+    code = stan::services::sample::hmc_nuts_diag_e(
+        model, chains, inits, metrics, seed, 1, init_radius, warmup, draws, 1, false, refresh,
+        stepsize, jitter, max_depth, interrupt, logger, init_writers, sample_writers,
+        diagnostic_writers);
+  }
+  return code;
+}
+
+// Mean wall time of one log density gradient at Stan's random initial point, for benchmarks.
+int gradient(char** argv) {
+  auto data = read_data(argv[2]);
+  const unsigned int seed = std::stoul(argv[3]);
+  const long evaluations = std::stol(argv[4]);
+  std::stringstream model_messages;
+  stan::model::model_base& model = new_model(*data, seed, &model_messages);
+  stan::callbacks::logger quiet;
+  stan::callbacks::writer no_inits;
+  stan::io::empty_var_context no_init;
+  auto rng = stan::services::util::create_rng(seed, 1);
+  std::vector<double> point = stan::services::util::initialize(model, no_init, rng, 2, false,
+                                                               quiet, no_inits);
+  std::vector<int> ints;
+  std::vector<double> grad;
+  double total = 0;
+  stan::model::log_prob_grad<true, true>(model, point, ints, grad);  // warm the caches
+  auto start = std::chrono::steady_clock::now();
+  for (long i = 0; i < evaluations; ++i)
+    total += stan::model::log_prob_grad<true, true>(model, point, ints, grad);
+  std::chrono::duration<double, std::micro> took = std::chrono::steady_clock::now() - start;
+  std::cout << "us_per_gradient\t" << took.count() / evaluations << "\n"
+            << "parameters\t" << model.num_params_r() << "\n"
+            << "log_density\t" << total / evaluations << std::endl;
+  return 0;
+}
+
+int log_density(int argc, char** argv) {
+  auto data = read_data(argv[2]);
+  std::stringstream model_messages;
+  stan::model::model_base& model = new_model(*data, 1, &model_messages);
+  std::cout.precision(17);
+  for (int i = 3; i < argc; ++i) {
+    auto point = read_data(argv[i]);
+    std::vector<int> ints;
+    std::vector<double> unconstrained;
+    model.transform_inits(*point, ints, unconstrained, &model_messages);
+    std::cout << stan::model::log_prob_propto<false>(model, unconstrained, ints, &model_messages)
+              << "\n";
+  }
+  std::cout << std::flush;
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::ios::sync_with_stdio(false);
+  const std::string mode = argc > 1 ? argv[1] : "";
+  try {
+    if (mode == "sample" && argc == 12) return sample(argv);
+    if (mode == "gradient" && argc == 5) return gradient(argv);
+    if (mode == "log_density" && argc >= 4) return log_density(argc, argv);
+    std::cerr << "usage: see the comment at the top of native_driver.cpp" << std::endl;
+    return 64;
+  } catch (const std::exception& e) {
+    std::cerr << e.what() << std::endl;
+    return 70;
+  }
+}

@@ -1,0 +1,203 @@
+"""The embedded engine: Stan's own NUTS service in a driver executable hierstan builds itself
+(``native_build``), one process per fit, all chains on TBB threads inside it."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import SamplingError
+from ..programs import Program
+from . import native_build
+from .base import RawDraws, SamplerSettings
+
+_PROGRESS = re.compile(r"^(?:Chain \[(\d+)\] )?Iteration:\s*(\d+) / (\d+)")
+_REJECTION = "Informational Message"
+
+
+class NativeEngine:
+    name = "native"
+    how_to_install = "it needs the httpstan wheel (a hierstan dependency) and a C++ compiler (g++)"
+
+    @classmethod
+    def available(cls) -> bool:
+        return native_build.unavailable_reason() is None
+
+    @classmethod
+    def version(cls) -> str:
+        tools = native_build.toolchain()
+        return (f"native (Stan {native_build.stan_version()} from httpstan {tools.httpstan_version}; "
+                f"{tools.compiler_version})")
+
+    @classmethod
+    def location(cls) -> str:
+        return str(native_build.toolchain().stan_dir)
+
+    def sample(self, program: Program, data: dict[str, Any], settings: SamplerSettings) -> RawDraws:
+        import cmdstanpy  # its JSON writer knows Stan's conventions (ints, empty arrays, inf)
+
+        start = time.perf_counter()
+        exe, compiled_now = native_build.executable(program, progress=settings.progress)
+        built = time.perf_counter()
+        run_dir = Path(tempfile.mkdtemp(prefix=f"hierstan-{program.name}-"))
+        try:
+            cmdstanpy.write_stan_json(str(run_dir / "data.json"), data)
+            _run_driver(exe, run_dir, settings, program.name)
+            sampled = time.perf_counter()
+            variables, sampler = _read_draws(run_dir, settings)
+            adaptation = _read_adaptation(run_dir, settings.chains)
+            rejected = _rejections(run_dir)
+        finally:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        return RawDraws(
+            variables=variables,
+            sampler=sampler,
+            engine=self.name,
+            engine_version=self.version(),
+            compiled_now=compiled_now,
+            seconds={"build": built - start, "sample": sampled - built},
+            adaptation=adaptation,
+            rejections=rejected,
+        )
+
+
+def log_density(program: Program, data: dict[str, Any], points: list[dict[str, Any]]) -> np.ndarray:
+    """The program's log density at each point (constrained values), without the Jacobian and
+    up to a constant (Stan's ``~`` drops constants): compare differences between points."""
+    import cmdstanpy
+
+    exe, _ = native_build.executable(program)
+    with tempfile.TemporaryDirectory(prefix="hierstan-density-") as folder:
+        files = [Path(folder) / "data.json"] + [Path(folder) / f"point-{i}.json" for i in range(len(points))]
+        for path, values in zip(files, [data, *points]):
+            cmdstanpy.write_stan_json(str(path), values)
+        done = subprocess.run([str(exe), "log_density", *map(str, files)], capture_output=True,
+                              text=True, stdin=subprocess.DEVNULL, check=False)
+    if done.returncode != 0:
+        raise SamplingError(f"Stan could not evaluate {program.name}'s log density: {done.stderr.strip()}")
+    return np.array([float(v) for v in done.stdout.split()])
+
+
+def gradient_cost(program: Program, data: dict[str, Any], seed: int = 1, evaluations: int = 2000) -> float:
+    """Microseconds per log-density gradient of the compiled program, nothing else around it."""
+    import cmdstanpy
+
+    exe, _ = native_build.executable(program)
+    with tempfile.TemporaryDirectory(prefix="hierstan-gradient-") as folder:
+        path = Path(folder) / "data.json"
+        cmdstanpy.write_stan_json(str(path), data)
+        done = subprocess.run([str(exe), "gradient", str(path), str(seed), str(evaluations)],
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False)
+    if done.returncode != 0:
+        raise SamplingError(f"Stan could not time {program.name}'s gradient: {done.stderr.strip()}")
+    return float(dict(line.split("\t") for line in done.stdout.splitlines())["us_per_gradient"])
+
+
+def _run_driver(exe: Path, run_dir: Path, settings: SamplerSettings, name: str) -> None:
+    iterations = settings.warmup + settings.draws
+    refresh = max(1, iterations // 100) if settings.progress else 0
+    command = [str(exe), "sample", str(run_dir / "data.json"), str(run_dir), str(settings.chains),
+               str(settings.threads), str(settings.seed), str(settings.warmup), str(settings.draws),
+               repr(float(settings.adapt_delta)), str(settings.max_treedepth), str(refresh)]
+    with open(run_dir / "stderr.txt", "w") as errors:
+        # stdin stays open and unused: the driver exits when it closes, i.e. when we die
+        driver = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=errors, text=True)
+        try:
+            _show_progress(driver.stdout, settings, iterations)
+            code = driver.wait()
+        except BaseException:  # Ctrl-C (KeyboardInterrupt) or anything else: stop the driver now
+            driver.kill()
+            driver.wait()
+            raise
+        finally:
+            driver.stdout.close()
+            driver.stdin.close()
+    if code != 0:
+        raise SamplingError(f"Stan failed while sampling {name}: {_failure(run_dir, code)}")
+
+
+def _show_progress(lines, settings: SamplerSettings, iterations: int) -> None:
+    if not settings.progress:
+        for _ in lines:
+            pass
+        return
+    from tqdm.auto import tqdm
+
+    bars = [tqdm(total=iterations, desc=f"chain {i + 1}", position=i, leave=True, file=sys.stderr,
+                 unit="it", dynamic_ncols=True) for i in range(settings.chains)]
+    try:
+        for line in lines:
+            found = _PROGRESS.match(line)
+            if found:
+                bar = bars[int(found.group(1) or 1) - 1]
+                bar.update(int(found.group(2)) - bar.n)
+    finally:
+        for bar in bars:
+            bar.close()
+
+
+def _failure(run_dir: Path, code: int) -> str:
+    """Stan's own words for a failed run: the driver's error, else the log's errors."""
+    said = (run_dir / "stderr.txt").read_text().strip()
+    log = run_dir / "stan.log"
+    lines = log.read_text().splitlines() if log.exists() else []
+    errors = [line.split("\t", 1)[1].strip() for line in lines
+              if line.startswith(("warn\t", "error\t", "fatal\t"))]
+    # the same rejection repeats for every initialisation attempt: show each message once
+    unique = list(dict.fromkeys(errors))[-10:]
+    return "\n".join(filter(None, [said, *unique])) or f"the driver exited with code {code}"
+
+
+def _rejections(run_dir: Path) -> int:
+    """Proposals Stan rejected (\"Informational Message\" lines): not failures, only counted."""
+    log = run_dir / "stan.log"
+    return sum(_REJECTION in line for line in log.read_text().splitlines()) if log.exists() else 0
+
+
+def _read_draws(run_dir: Path, settings: SamplerSettings):
+    columns = (run_dir / "columns.txt").read_text().split()
+    specs = []
+    for line in (run_dir / "variables.tsv").read_text().splitlines():
+        name, _, dims = line.partition("\t")
+        specs.append((name, tuple(int(d) for d in dims.split(",") if d)))
+    n_sampler = sum(column.endswith("__") for column in columns)
+    per_chain = []
+    for chain in range(1, settings.chains + 1):
+        rows = np.fromfile(run_dir / f"chain-{chain}.bin", dtype=np.float64)
+        if rows.size != settings.draws * len(columns):
+            raise SamplingError(f"chain {chain} wrote {rows.size // max(len(columns), 1)} of "
+                                f"{settings.draws} draws")
+        per_chain.append(rows.reshape(settings.draws, len(columns)))
+    table = np.stack(per_chain)  # (chain, draw, column)
+    sampler = {name: table[:, :, i] for i, name in enumerate(columns[:n_sampler])}
+    variables, at = {}, n_sampler
+    for name, dims in specs:
+        size = int(np.prod(dims, dtype=int))
+        if size == 0:  # a program told not to write pointwise output
+            continue
+        block = table[:, :, at:at + size]
+        # Stan writes each variable column-major: the first index runs fastest
+        block = block.reshape(*table.shape[:2], *reversed(dims))
+        variables[name] = np.ascontiguousarray(block.transpose(0, 1, *range(len(dims) + 1, 1, -1)))
+        at += size
+    if at != len(columns):
+        raise SamplingError(f"the driver wrote {len(columns)} columns, its variables account for {at}")
+    return variables, sampler
+
+
+def _read_adaptation(run_dir: Path, chains: int) -> dict[str, np.ndarray]:
+    files = [run_dir / f"adapt-{chain}.bin" for chain in range(1, chains + 1)]
+    if not all(f.exists() for f in files):  # no warmup, no adaptation
+        return {}
+    values = np.stack([np.fromfile(f, dtype=np.float64) for f in files])
+    return {"step_size": values[:, 0], "inv_metric": values[:, 1:]}
+
