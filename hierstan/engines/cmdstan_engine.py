@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,15 @@ from ..cache import cache_dir, cache_key, compile_lock
 from ..errors import SamplingError
 from ..programs import Program
 from .base import RawDraws, SamplerSettings
+
+
+def _cmdstanpy():
+    """cmdstanpy, imported without tqdm's "IProgress not found" warning, which its import of
+    tqdm.auto prints in every notebook without ipywidgets (the native engine's bars are text)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import cmdstanpy
+    return cmdstanpy
 
 
 @contextlib.contextmanager
@@ -39,7 +49,7 @@ class CmdStanEngine:
 
     @classmethod
     def available(cls) -> bool:
-        import cmdstanpy
+        cmdstanpy = _cmdstanpy()
 
         try:
             cmdstanpy.cmdstan_path()
@@ -49,7 +59,7 @@ class CmdStanEngine:
 
     @classmethod
     def version(cls) -> str:
-        import cmdstanpy
+        cmdstanpy = _cmdstanpy()
 
         found = cmdstanpy.cmdstan_version()
         cmdstan = ".".join(map(str, found)) if found else "unknown"
@@ -57,12 +67,12 @@ class CmdStanEngine:
 
     @classmethod
     def location(cls) -> str:
-        import cmdstanpy
+        cmdstanpy = _cmdstanpy()
 
         return cmdstanpy.cmdstan_path()
 
     def sample(self, program: Program, data: dict[str, Any], settings: SamplerSettings) -> RawDraws:
-        import cmdstanpy
+        cmdstanpy = _cmdstanpy()
 
         key = cache_key(program.code, self.version(), cmdstanpy.cmdstan_path())
         folder = cache_dir() / "cmdstan" / key

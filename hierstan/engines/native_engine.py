@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from stanio import write_stan_json  # Stan's JSON conventions (ints, empty arrays, inf)
 
 from ..errors import SamplingError
 from ..programs import Program
@@ -42,14 +43,12 @@ class NativeEngine:
         return str(native_build.toolchain().stan_dir)
 
     def sample(self, program: Program, data: dict[str, Any], settings: SamplerSettings) -> RawDraws:
-        import cmdstanpy  # its JSON writer knows Stan's conventions (ints, empty arrays, inf)
-
         start = time.perf_counter()
         exe, compiled_now = native_build.executable(program, progress=settings.progress)
         built = time.perf_counter()
         run_dir = Path(tempfile.mkdtemp(prefix=f"hierstan-{program.name}-"))
         try:
-            cmdstanpy.write_stan_json(str(run_dir / "data.json"), data)
+            write_stan_json(str(run_dir / "data.json"), data)
             _run_driver(exe, run_dir, settings, program.name)
             sampled = time.perf_counter()
             variables, sampler = _read_draws(run_dir, settings)
@@ -72,13 +71,11 @@ class NativeEngine:
 def log_density(program: Program, data: dict[str, Any], points: list[dict[str, Any]]) -> np.ndarray:
     """The program's log density at each point (constrained values), without the Jacobian and
     up to a constant (Stan's ``~`` drops constants): compare differences between points."""
-    import cmdstanpy
-
     exe, _ = native_build.executable(program)
     with tempfile.TemporaryDirectory(prefix="hierstan-density-") as folder:
         files = [Path(folder) / "data.json"] + [Path(folder) / f"point-{i}.json" for i in range(len(points))]
         for path, values in zip(files, [data, *points]):
-            cmdstanpy.write_stan_json(str(path), values)
+            write_stan_json(str(path), values)
         done = subprocess.run([str(exe), "log_density", *map(str, files)], capture_output=True,
                               text=True, stdin=subprocess.DEVNULL, check=False)
     if done.returncode != 0:
@@ -88,12 +85,10 @@ def log_density(program: Program, data: dict[str, Any], points: list[dict[str, A
 
 def gradient_cost(program: Program, data: dict[str, Any], seed: int = 1, evaluations: int = 2000) -> float:
     """Microseconds per log-density gradient of the compiled program, nothing else around it."""
-    import cmdstanpy
-
     exe, _ = native_build.executable(program)
     with tempfile.TemporaryDirectory(prefix="hierstan-gradient-") as folder:
         path = Path(folder) / "data.json"
-        cmdstanpy.write_stan_json(str(path), data)
+        write_stan_json(str(path), data)
         done = subprocess.run([str(exe), "gradient", str(path), str(seed), str(evaluations)],
                               capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False)
     if done.returncode != 0:
@@ -130,7 +125,7 @@ def _show_progress(lines, settings: SamplerSettings, iterations: int) -> None:
         for _ in lines:
             pass
         return
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # text bars: the same in a terminal and a notebook, no widgets needed
 
     bars = [tqdm(total=iterations, desc=f"chain {i + 1}", position=i, leave=True, file=sys.stderr,
                  unit="it", dynamic_ncols=True) for i in range(settings.chains)]

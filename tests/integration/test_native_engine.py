@@ -191,3 +191,26 @@ def test_fit_inside_a_running_event_loop_in_a_fresh_process():
     done = subprocess.run([sys.executable, "-W", "ignore", "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "100"
+
+
+def test_notebook_fits_and_shows_progress_bars():
+    # a real Jupyter kernel in a fresh process: the kernel runs an event loop, and the
+    # progress bars must reach the notebook's output
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell("import hierstan\n"
+                                  "hierstan.available_engines()  # cmdstanpy imports tqdm.auto\n"
+                                  "idata = hierstan.eight_schools.fit(chains=2, draws=200, warmup=200, "
+                                  "seed=3, engine='native')"),
+        nbformat.v4.new_code_cell("print(idata.posterior.sizes['draw'], idata.posterior.attrs['engine'])"),
+    ]
+    nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3").execute()
+    fitted, printed = notebook.cells
+    shown = "".join(str(output.get("text", "")) + str(output.get("data", ""))
+                    for output in fitted.outputs)
+    assert "chain 2" in shown and "100%" in shown, fitted.outputs
+    assert "Warning: IProgress" not in shown  # text bars need no widgets
+    assert not [o for o in fitted.outputs if o.output_type == "error"]
+    assert printed.outputs[0]["text"].strip() == "200 native"
