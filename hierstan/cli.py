@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pandas as pd
 from . import __version__
 from .cache import cache_dir
 from .diagnostics import diagnose
-from .engines import ENGINES, available_engines
+from .engines import ENGINE_ENV, ENGINES, get_engine
 from .errors import HierstanError
 from .models import FAMILIES, get_family
 from .reproduce import DEFAULT_SEED, reproduce
@@ -32,8 +33,12 @@ def _info(args: argparse.Namespace) -> None:
         else:
             state = f"not found ({engine.how_to_install})"
         print(f"{name}: {state}")
-    found = available_engines()
-    print(f"engine used by default: {found[0] if found else 'none'}")
+    try:
+        chosen = get_engine("auto").name
+    except HierstanError as exc:
+        chosen = f"none ({exc})"
+    named = f" (from ${ENGINE_ENV})" if os.environ.get(ENGINE_ENV) else ""
+    print(f"engine used by default: {chosen}{named}")
     print(f"compile cache: {cache_dir()} (set HIERSTAN_CACHE_DIR to move it)")
 
 

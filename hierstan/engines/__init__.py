@@ -7,12 +7,17 @@ and hand back the same :class:`RawDraws`, from which InferenceData is built in o
 
 from __future__ import annotations
 
+import os
+
 from ..errors import EngineUnavailableError, check_choice
 from .base import Engine, RawDraws, SamplerSettings
 from .cmdstan_engine import CmdStanEngine
 from .native_engine import NativeEngine
 
 ENGINES: dict[str, type[Engine]] = {"cmdstan": CmdStanEngine, "native": NativeEngine}
+
+# names the engine "auto" stands for, e.g. to run a test suite on one engine
+ENGINE_ENV = "HIERSTAN_ENGINE"
 
 __all__ = ["ENGINES", "Engine", "RawDraws", "SamplerSettings", "available_engines", "get_engine"]
 
@@ -23,8 +28,12 @@ def available_engines() -> list[str]:
 
 
 def get_engine(name: str = "auto") -> Engine:
-    """The engine called ``name``; ``"auto"`` picks CmdStan when installed, else native."""
+    """The engine called ``name``; ``"auto"`` picks ``$HIERSTAN_ENGINE`` if set, else CmdStan
+    when installed, else native."""
     check_choice("engine", name, ["auto", *ENGINES])
+    if name == "auto" and os.environ.get(ENGINE_ENV):
+        name = os.environ[ENGINE_ENV]
+        check_choice(f"engine (${ENGINE_ENV})", name, list(ENGINES))
     if name == "auto":
         found = available_engines()
         if not found:

@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -188,6 +189,16 @@ def _precompiled_header(tools: Toolchain) -> Path | None:
 
             _build_entry(entry, PCH, steps)
     return entry
+
+
+def prepare_toolchain() -> float:
+    """Build the once-per-install pieces (driver object, precompiled header) if missing;
+    the seconds it took."""
+    start = time.perf_counter()
+    tools = toolchain()
+    _driver_object(tools)
+    _precompiled_header(tools)
+    return time.perf_counter() - start
 
 
 def executable(program: Program, progress: bool = False) -> tuple[Path, bool]:

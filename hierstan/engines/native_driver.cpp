@@ -81,8 +81,8 @@ class log_to_file : public stan::callbacks::logger {
   void info(const std::stringstream& m) override { info_line(m.str()); }
   void warn(const std::string& m) override { write("warn", m); }
   void warn(const std::stringstream& m) override { write("warn", m.str()); }
-  void error(const std::string& m) override { write("error", m); }
-  void error(const std::stringstream& m) override { write("error", m.str()); }
+  void error(const std::string& m) override { error_line(m); }
+  void error(const std::stringstream& m) override { error_line(m.str()); }
   void fatal(const std::string& m) override { write("fatal", m); }
   void fatal(const std::stringstream& m) override { write("fatal", m.str()); }
 
@@ -94,6 +94,14 @@ class log_to_file : public stan::callbacks::logger {
     } else {
       write("info", m);
     }
+  }
+  // A rejected proposal arrives as five error-level lines, the first "Informational Message";
+  // they are logged as "reject" so that real errors stand out (each chain is one thread).
+  void error_line(const std::string& m) {
+    static thread_local int rejection_lines = 0;
+    if (m.rfind("Informational Message", 0) == 0) rejection_lines = 5;
+    write(rejection_lines > 0 ? "reject" : "error", m);
+    if (rejection_lines > 0) --rejection_lines;
   }
   void write(const char* level, const std::string& m) {
     if (m.empty()) return;

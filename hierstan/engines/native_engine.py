@@ -155,7 +155,8 @@ def _failure(run_dir: Path, code: int) -> str:
 def _rejections(run_dir: Path) -> int:
     """Proposals Stan rejected (\"Informational Message\" lines): not failures, only counted."""
     log = run_dir / "stan.log"
-    return sum(_REJECTION in line for line in log.read_text().splitlines()) if log.exists() else 0
+    lines = log.read_text().splitlines() if log.exists() else []
+    return sum(line.startswith(f"reject\t{_REJECTION}") for line in lines)
 
 
 def _read_draws(run_dir: Path, settings: SamplerSettings):

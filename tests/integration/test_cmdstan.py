@@ -5,6 +5,7 @@ CmdStan comes from ../shared/cmdstan/install.sh (what .ci/run calls) or `hiersta
 """
 
 import logging
+import os
 import subprocess
 import sys
 import warnings
@@ -141,20 +142,23 @@ def test_bench_without_pymc(tmp_path, engine):
 
 
 def test_reproduce_on_cmdstan(tmp_path):
+    # eight schools: the family with the fewest programs to compile (thai's reproduce, whose
+    # pointwise=False fit failed on CmdStan, ran here until the suite's families moved to the
+    # native engine and its five CmdStan compiles served no other test)
     run = subprocess.run([sys.executable, "-W", "ignore", "-m", "hierstan.cli", "reproduce", "--engine",
-                          "cmdstan", "--families", "thai", "--out", str(tmp_path)],
+                          "cmdstan", "--families", "eight_schools", "--out", str(tmp_path)],
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
     written = {p.name for p in tmp_path.iterdir()}
-    assert {"thai_summary.csv", "thai_loo.csv", "thai_probability_effects.csv"} <= written
-    summary = (tmp_path / "thai_summary.csv").read_text()
-    assert "covariates" in summary  # the pointwise=False fit
+    assert {"eight_schools_summary.csv", "eight_schools_diagnostics.csv"} <= written
+    assert "divergences" in (tmp_path / "eight_schools_diagnostics.csv").read_text()
 
 
 def test_info_names_the_cmdstan_found():
     import cmdstanpy
 
+    env = {k: v for k, v in os.environ.items() if k != "HIERSTAN_ENGINE"}
     info = subprocess.run([sys.executable, "-m", "hierstan.cli", "info"], capture_output=True, text=True,
-                          check=True).stdout
+                          check=True, env=env).stdout
     assert f"in {cmdstanpy.cmdstan_path()}" in info
     assert "cmdstan 2." in info and "engine used by default: cmdstan" in info

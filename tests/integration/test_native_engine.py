@@ -28,7 +28,11 @@ model { for (i in 1:n) x ~ normal(0, s); }
 QUICK = SamplerSettings(chains=2, draws=200, warmup=200, seed=4, progress=False)
 
 CHILD = """
+import signal
 import sys
+# as in an interactive session: a shell that started us in the background may have set SIGINT
+# to be ignored, which Python then keeps
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from hierstan.engines import NativeEngine, SamplerSettings
 from hierstan.programs import Program
 program = Program("slow", sys.argv[1])

@@ -43,10 +43,19 @@ def test_cache_key_depends_on_every_part():
     assert base != cache_key("data {}", "cmdstan 2.36")
 
 
-def test_auto_engine_prefers_cmdstan():
+def test_auto_engine_prefers_cmdstan(monkeypatch):
+    monkeypatch.delenv("HIERSTAN_ENGINE", raising=False)
     expected = "cmdstan" if CmdStanEngine.available() else "native"
     assert get_engine("auto").name == expected
     assert hierstan.available_engines()[0] == expected
+
+
+def test_auto_engine_can_be_named_in_the_environment(monkeypatch):
+    monkeypatch.setenv("HIERSTAN_ENGINE", "native")
+    assert get_engine("auto").name == "native"
+    monkeypatch.setenv("HIERSTAN_ENGINE", "pystan")
+    with pytest.raises(hierstan.UnknownNameError, match=r"HIERSTAN_ENGINE"):
+        get_engine("auto")
 
 
 @pytest.mark.skipif(CmdStanEngine.available(), reason="CmdStan is installed here")
