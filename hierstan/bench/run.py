@@ -233,7 +233,8 @@ def _row(spec: Spec, result: dict[str, Any], rep: int, warmup_s: float | None) -
         row["ess_per_s"] = result["ess_bulk_min"] / result["sample_s"]
         # the sampler's efficiency apart from the engine's speed
         row["ess_per_1k_gradients"] = 1000 * result["ess_bulk_min"] / result["gradients"]
-    if warmup_s is not None and result.get("gradients"):
+    # a difference of two noisy times: not measured when the short run took as long as the full
+    if warmup_s is not None and result.get("gradients") and result["sample_s"] > warmup_s:
         parallel = min(spec.chains, CORES)
         row["us_per_gradient"] = 1e6 * (result["sample_s"] - warmup_s) * parallel / result["gradients"]
     return row

@@ -24,7 +24,8 @@ def test_a_run_reports_every_measure(eight_schools, engine):
     assert "error" not in row, row
     assert row["gradients"] >= SHORT["chains"] * SHORT["draws"]  # at least one leapfrog step per draw
     assert 0 < row["sample_s"] < result["process_s"]
-    assert row["us_per_gradient"] > 0
+    # (full run - one-draw run) / gradients; None when noise made the one-draw run the longer
+    assert row.get("us_per_gradient") is None or row["us_per_gradient"] > 0
     assert 0 < row["ess_bulk_min"] <= 2 * SHORT["chains"] * SHORT["draws"]
     assert row["rhat_max"] < 1.05
     assert row["peak_mib"] > 50  # a Python process with numpy and the engine loaded

@@ -80,36 +80,52 @@ def _start_slow_fit(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
     pytest.fail("the driver did not start within 120 s")
 
 
-def _gone(tmp_path: Path, run_dir: Path, within: float = 10.0) -> bool:
+def _gone(run_dir: Path, within: float = 10.0) -> bool:
+    # the run folder's name is unique (mkdtemp): drivers of other runs do not count
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        if not _drivers(tmp_path) and not run_dir.exists():
+        if not _drivers(run_dir) and not run_dir.exists():
             return True
         time.sleep(0.05)
     return False
 
 
+def _kill(child: subprocess.Popen, run_dir: Path) -> None:
+    """Whatever a failed test left running: the child and its driver."""
+    for pid in _drivers(run_dir):
+        os.kill(pid, signal.SIGKILL)
+    if child.poll() is None:
+        child.kill()
+        child.wait()
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_ctrl_c_stops_the_driver_and_raises_keyboard_interrupt(built, tmp_path):
     child, run_dir = _start_slow_fit(tmp_path)
-    # as Jupyter's interrupt does: SIGINT to the Python process only, not to the driver
-    sent = time.monotonic()
-    child.send_signal(signal.SIGINT)
-    out, err = child.communicate(timeout=30)
-    took = time.monotonic() - sent
-    assert child.returncode == 130 and "KeyboardInterrupt" in out, err
-    assert _gone(tmp_path, run_dir), "a driver or the run folder was left behind"
-    assert took < 10, f"stopping took {took:.1f} s"
+    try:
+        # as Jupyter's interrupt does: SIGINT to the Python process only, not to the driver
+        sent = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=30)
+        took = time.monotonic() - sent
+        assert child.returncode == 130 and "KeyboardInterrupt" in out, err
+        assert _gone(run_dir), "a driver or the run folder was left behind"
+        assert took < 10, f"stopping took {took:.1f} s"
+    finally:
+        _kill(child, run_dir)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_sigterm_to_the_caller_leaves_no_orphan(built, tmp_path):
     child, run_dir = _start_slow_fit(tmp_path)
-    child.send_signal(signal.SIGTERM)  # Python dies without running any cleanup of its own
-    child.communicate(timeout=30)
-    assert child.returncode == -signal.SIGTERM
-    # the driver sees its stdin close, deletes its folder (data and partial draws) and exits
-    assert _gone(tmp_path, run_dir), "the driver outlived its caller or left files behind"
+    try:
+        child.send_signal(signal.SIGTERM)  # Python dies without running any cleanup of its own
+        child.communicate(timeout=30)
+        assert child.returncode == -signal.SIGTERM
+        # the driver sees its stdin close, deletes its folder (data and partial draws) and exits
+        assert _gone(run_dir), "the driver outlived its caller or left files behind"
+    finally:
+        _kill(child, run_dir)
 
 
 def test_killed_compile_leaves_nothing_trusted_and_damage_is_rebuilt(built):
