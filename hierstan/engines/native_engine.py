@@ -71,29 +71,29 @@ class NativeEngine:
 def log_density(program: Program, data: dict[str, Any], points: list[dict[str, Any]]) -> np.ndarray:
     """The program's log density at each point (constrained values), without the Jacobian and
     up to a constant (Stan's ``~`` drops constants): compare differences between points."""
-    exe, _ = native_build.executable(program)
-    with tempfile.TemporaryDirectory(prefix="hierstan-density-") as folder:
-        files = [Path(folder) / "data.json"] + [Path(folder) / f"point-{i}.json" for i in range(len(points))]
-        for path, values in zip(files, [data, *points]):
-            write_stan_json(str(path), values)
-        done = subprocess.run([str(exe), "log_density", *map(str, files)], capture_output=True,
-                              text=True, stdin=subprocess.DEVNULL, check=False)
-    if done.returncode != 0:
-        raise SamplingError(f"Stan could not evaluate {program.name}'s log density: {done.stderr.strip()}")
-    return np.array([float(v) for v in done.stdout.split()])
+    out = _one_shot(program, "log_density", [data, *points], [], "evaluate its log density")
+    return np.array([float(v) for v in out.split()])
 
 
 def gradient_cost(program: Program, data: dict[str, Any], seed: int = 1, evaluations: int = 2000) -> float:
     """Microseconds per log-density gradient of the compiled program, nothing else around it."""
+    out = _one_shot(program, "gradient", [data], [str(seed), str(evaluations)], "time its gradient")
+    return float(dict(line.split("\t") for line in out.splitlines())["us_per_gradient"])
+
+
+def _one_shot(program: Program, mode: str, documents: list[dict[str, Any]], extra: list[str],
+              what: str) -> str:
+    """The driver's stdout for ``mode``, given the documents as JSON files, then ``extra``."""
     exe, _ = native_build.executable(program)
-    with tempfile.TemporaryDirectory(prefix="hierstan-gradient-") as folder:
-        path = Path(folder) / "data.json"
-        write_stan_json(str(path), data)
-        done = subprocess.run([str(exe), "gradient", str(path), str(seed), str(evaluations)],
-                              capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False)
+    with tempfile.TemporaryDirectory(prefix=f"hierstan-{mode}-") as folder:
+        files = [Path(folder) / f"{i}.json" for i in range(len(documents))]
+        for path, values in zip(files, documents):
+            write_stan_json(str(path), values)
+        done = subprocess.run([str(exe), mode, *map(str, files), *extra], capture_output=True,
+                              text=True, stdin=subprocess.DEVNULL, check=False)
     if done.returncode != 0:
-        raise SamplingError(f"Stan could not time {program.name}'s gradient: {done.stderr.strip()}")
-    return float(dict(line.split("\t") for line in done.stdout.splitlines())["us_per_gradient"])
+        raise SamplingError(f"Stan could not {what} for {program.name}: {done.stderr.strip()}")
+    return done.stdout
 
 
 def _run_driver(exe: Path, run_dir: Path, settings: SamplerSettings, name: str) -> None:
