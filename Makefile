@@ -1,25 +1,35 @@
-# Set-up is part of both targets: the first run creates .venv and installs hierstan into it.
+# Set-up is part of every target: the first run creates .venv and installs hierstan into it.
+# `results` needs hierstan alone; `test` and `bench` add the dev and bench extras (pytest, ruff,
+# Jupyter for the notebook test, PyMC and nutpie for the benchmark: about 1 GB more).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: results test bench clean
+.PHONY: results test test-fast bench clean
 
 ## regenerate every table and plot into results/ (the native engine unless CmdStan is installed)
 results: $(VENV)/installed
 	$(BIN)/hierstan reproduce --out results
 
 ## lint and run the whole test suite
-test: $(VENV)/installed
+test: $(VENV)/installed-dev
 	$(BIN)/ruff check hierstan tests scripts
 	$(BIN)/python -m pytest -ra --durations=15
 
+## the fast tier: compile-free tests plus one tiny fit per engine (a few minutes)
+test-fast: $(VENV)/installed-dev
+	$(BIN)/python -m pytest -ra -m "not slow"
+
 ## time hierstan against PyMC and nutpie (about 80 minutes; see hierstan/bench/run.py)
-bench: $(VENV)/installed
+bench: $(VENV)/installed-dev
 	$(BIN)/hierstan bench --scaling --out results/bench
 
 $(VENV)/installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/installed-dev: $(VENV)/installed
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $@
 

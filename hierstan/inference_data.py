@@ -69,6 +69,7 @@ def to_inference_data(
     groups = {name: group for name, group in groups.items() if group}
     attrs = {
         **stan_data.attrs,
+        "outcome": stan_data.outcome,
         "program": stan_data.program,
         "divergence_advice": stan_data.divergence_advice,
         "engine": posterior.engine,
@@ -100,3 +101,8 @@ def _adaptation(raw: RawDraws) -> dict[str, Any]:
     if raw.rejections is not None:
         found["rejected_proposals"] = raw.rejections
     return found
+
+
+def outcome_name(idata: az.InferenceData) -> str:
+    """The observed variable's name (the user's outcome column)."""
+    return idata.posterior.attrs.get("outcome") or next(iter(idata.observed_data.data_vars))

@@ -1,4 +1,4 @@
-// Eight schools, centered: theta sampled directly (MODELS.md §1).
+// Eight schools, centered: theta sampled directly (docs/models.md §1).
 data {
 #include eight_schools_data.stan
 }

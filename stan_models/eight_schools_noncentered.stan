@@ -1,4 +1,4 @@
-// Eight schools, non-centered: theta = mu + tau * z_theta (MODELS.md §1).
+// Eight schools, non-centered: theta = mu + tau * z_theta (docs/models.md §1).
 data {
 #include eight_schools_data.stan
 }

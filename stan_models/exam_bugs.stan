@@ -1,4 +1,4 @@
-// Exam scores, MODELS.md §5, `bugs` (the published BUGS analysis): as exam_lkj.stan but
+// Exam scores, docs/models.md §5, `bugs` (the published BUGS analysis): as exam_lkj.stan but
 // Sigma^-1 ~ Wishart(3, R^-1), i.e. Sigma ~ inv_wishart(3, R), and normal(0, 100) coefficients.
 data {
 #include exam_data.stan

@@ -1,4 +1,4 @@
-// Exam scores (Goldstein et al. 1993; BUGS "Schools"), MODELS.md §5, `lkj`: school coefficients
+// Exam scores (Goldstein et al. 1993; BUGS "Schools"), docs/models.md §5, `lkj`: school coefficients
 // (intercept, lrt, vr1) ~ multi_normal(gamma, diag(tau) Omega diag(tau)), Omega ~ LKJ(lkj_eta),
 // tau ~ half-normal(0, tau_scale), non-centered through the Cholesky factor of Omega;
 // heteroscedastic residuals, log(1 / s^2) = theta + phi * lrt.

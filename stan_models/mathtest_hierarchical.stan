@@ -1,4 +1,4 @@
-// Math test scores, hierarchical normal (MODELS.md §6):
+// Math test scores, hierarchical normal (docs/models.md §6):
 // y_ij ~ normal(theta_i, sigma^2), theta_i ~ normal(mu, tau^2 sigma^2), with the precisions
 // lambda = 1/sigma^2 and omega = 1/tau^2 as parameters (their priors are the contract's gammas).
 // Parameterization, by the data flag `centered`:
@@ -73,7 +73,7 @@ model {
   }
 }
 generated quantities {
-  // the variances of MODELS.md: within-school sigma^2, and tau^2 (the between-school variance
+  // the variances of docs/models.md: within-school sigma^2, and tau^2 (the between-school variance
   // as a multiple of sigma^2)
   real sigma2 = inv(lambda);
   real tau2 = inv(omega);

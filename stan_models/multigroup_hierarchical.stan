@@ -1,5 +1,5 @@
 // G-group regression, hierarchical: w_g ~ multi_normal(mu_w, diag(tau) Omega diag(tau)),
-// Omega ~ LKJ(lkj_eta) (MODELS.md §3). The data flag `centered` picks the parameterization, so one
+// Omega ~ LKJ(lkj_eta) (docs/models.md §3). The data flag `centered` picks the parameterization, so one
 // compiled program serves both: non-centered through the Cholesky factor of Omega (few rows per
 // group), or centered, sampling w itself (many rows per group: the data pin every w_g).
 functions {

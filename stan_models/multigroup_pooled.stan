@@ -1,4 +1,4 @@
-// G-group regression, pooled: one coefficient vector w for every group (MODELS.md §3).
+// G-group regression, pooled: one coefficient vector w for every group (docs/models.md §3).
 functions {
 #include multigroup_functions.stan
 }

@@ -1,4 +1,4 @@
-// G-group regression, separate: an independent coefficient vector per group (MODELS.md §3).
+// G-group regression, separate: an independent coefficient vector per group (docs/models.md §3).
 functions {
 #include multigroup_functions.stan
 }

@@ -1,4 +1,4 @@
-// Minnesota radon, varying intercept with county log-uranium predictor (centered; Gelman & Hill ch. 12) (MODELS.md §2).
+// Minnesota radon, varying intercept with county log-uranium predictor (centered; Gelman & Hill ch. 12) (docs/models.md §2).
 data {
 #include radon_data.stan
 }

@@ -1,4 +1,4 @@
-// Minnesota radon, complete pooling: one intercept and slope for every county (MODELS.md §2).
+// Minnesota radon, complete pooling: one intercept and slope for every county (docs/models.md §2).
 data {
 #include radon_data.stan
 }

@@ -1,4 +1,4 @@
-// Minnesota radon, no pooling: an independent intercept and slope per county (MODELS.md §2).
+// Minnesota radon, no pooling: an independent intercept and slope per county (docs/models.md §2).
 data {
 #include radon_data.stan
 }

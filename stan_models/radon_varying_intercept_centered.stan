@@ -1,4 +1,4 @@
-// Minnesota radon, varying intercept, common slope (centered) (MODELS.md §2).
+// Minnesota radon, varying intercept, common slope (centered) (docs/models.md §2).
 data {
 #include radon_data.stan
 }

@@ -1,4 +1,4 @@
-// Minnesota radon, varying intercept and slope (noncentered) (MODELS.md §2).
+// Minnesota radon, varying intercept and slope (noncentered) (docs/models.md §2).
 data {
 #include radon_data.stan
 }

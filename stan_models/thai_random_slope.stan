@@ -1,4 +1,4 @@
-// Thai repeat, school intercepts and school pped slopes, independent normals (MODELS.md §4).
+// Thai repeat, school intercepts and school pped slopes, independent normals (docs/models.md §4).
 data {
 #include thai_data.stan
 }

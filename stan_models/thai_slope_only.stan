@@ -1,4 +1,4 @@
-// Thai repeat, one intercept and school pped slopes (MODELS.md §4).
+// Thai repeat, one intercept and school pped slopes (docs/models.md §4).
 data {
 #include thai_data.stan
 }

@@ -1,4 +1,4 @@
-// Thai repeat, school intercepts plus fixed effects X (MODELS.md §4): intercept_only (K = 0),
+// Thai repeat, school intercepts plus fixed effects X (docs/models.md §4): intercept_only (K = 0),
 // random_intercept (X = pped) and covariates (X = sex, pped, msesc) differ only in X.
 data {
 #include thai_data.stan

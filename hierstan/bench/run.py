@@ -84,14 +84,14 @@ def stan_data(spec: Spec):
     family_name, arguments = MODELS[spec.model]
     family = get_family(family_name)
     arguments = dict(arguments)
-    if family_name != "eight_schools":
+    if "pointwise" in family.options:
         arguments["pointwise"] = spec.pointwise
     if spec.likelihood:
         arguments["likelihood"] = spec.likelihood
     if spec.parameterization:
         arguments["parameterization"] = spec.parameterization
     frame = family.simulate(**spec.simulate)[0] if spec.simulate else None
-    return family.stan_data(frame, **arguments)
+    return family.prepare(frame, **arguments)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,8 +300,10 @@ def available(engines: list[str]) -> list[str]:
 
 
 def _specs(model: str, engines: list[str], seed: int) -> list[Spec]:
+    from ..models import get_family
+
     specs = [Spec(model=model, engine=e, seed=seed) for e in engines]
-    if model != "eight_schools":  # hierstan as users call it: with per-row log_lik and y_rep
+    if "pointwise" in get_family(MODELS[model][0]).options:  # as users call it: per-row log_lik, y_rep
         specs += [Spec(model=model, engine=e, seed=seed, pointwise=True, label=f"{e}+pointwise")
                   for e in engines if e in STAN_ENGINES]
     return specs

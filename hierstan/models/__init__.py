@@ -1,17 +1,16 @@
-"""The model families of MODELS.md, one module each."""
+"""The model families of docs/models.md, one module each; each declares a :class:`Family`."""
 
 from __future__ import annotations
 
-from types import ModuleType
-
 from ..errors import check_choice
+from ..family import Family
 from . import eight_schools, exam, mathtest, multigroup, radon, thai
 
-FAMILIES: dict[str, ModuleType] = {
-    module.FAMILY: module for module in (eight_schools, radon, multigroup, thai, exam, mathtest)
+FAMILIES: dict[str, Family] = {
+    module.family.name: module.family for module in (eight_schools, radon, multigroup, thai, exam, mathtest)
 }
 
 
-def get_family(name: str) -> ModuleType:
-    """The family module called ``name`` (dashes and underscores both accepted)."""
+def get_family(name: str) -> Family:
+    """The family called ``name`` (dashes and underscores both accepted)."""
     return FAMILIES[check_choice("model", name.replace("-", "_"), FAMILIES)]

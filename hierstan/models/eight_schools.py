@@ -1,4 +1,4 @@
-"""Eight schools (MODELS.md §1): coaching effects in eight schools with known standard errors.
+"""Eight schools (docs/models.md §1): coaching effects in eight schools with known standard errors.
 
 y_j ~ normal(theta_j, sigma_j); theta_j ~ normal(mu, tau); mu ~ normal(0, 5);
 tau ~ half-Cauchy(0, 5). ``noncentered`` (default) samples theta = mu + tau * z_theta.
@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from ..diagnostics import diagnose
 from ..errors import check_choice
-from ..fitting import sample
+from ..family import Family
 from ..programs import data_file
 from ..stan_data import DEFAULT_ADVICE, StanData
 from ..validation import label_column, numeric_column, prior_scales, require_columns, require_frame
@@ -38,21 +38,22 @@ def stan_data(
     *,
     variant: str = "noncentered",
     priors: dict[str, float] | None = None,
-    school: str = "school",
-    y: str = "y",
+    outcome: str = "y",
+    group: str = "school",
     sigma: str = "sigma",
 ) -> StanData:
     """Validate ``data`` (default: the shipped data) and turn it into Stan data.
 
     ``priors`` overrides ``mu_scale`` and ``tau_scale`` (both 5); the column arguments name
-    the columns holding the school labels, the effects and their standard errors.
+    the columns holding the effects (``outcome``), the school labels (``group``) and the
+    effects' standard errors (``sigma``).
     """
     check_choice("eight_schools variant", variant, VARIANTS)
     what = "eight_schools data"
     df = load_data() if data is None else require_frame(data, what)
-    require_columns(df, [school, y, sigma], what)
-    labels = label_column(df, school, what, unique=True).astype(str).tolist()
-    effects = numeric_column(df, y, what)
+    require_columns(df, [group, outcome, sigma], what)
+    labels = label_column(df, group, what, unique=True).astype(str).tolist()
+    effects = numeric_column(df, outcome, what)
     errors = numeric_column(df, sigma, what, positive=True)
     scales = prior_scales(PRIORS, priors)
     return StanData(
@@ -72,22 +73,6 @@ def stan_data(
             else DEFAULT_ADVICE
         ),
     )
-
-
-def fit(
-    data: pd.DataFrame | None = None,
-    *,
-    variant: str = "noncentered",
-    priors: dict[str, float] | None = None,
-    school: str = "school",
-    y: str = "y",
-    sigma: str = "sigma",
-    **options: Any,
-) -> az.InferenceData:
-    """Fit eight schools; ``options`` are those of :func:`hierstan.sample` (chains, draws,
-    warmup, seed, engine, adapt_delta, max_treedepth, prior, progress)."""
-    prepared = stan_data(data, variant=variant, priors=priors, school=school, y=y, sigma=sigma)
-    return sample(prepared, **options)
 
 
 def funnel_plot(idata: az.InferenceData, ax: Axes, school: int = 0) -> Axes:
@@ -135,3 +120,9 @@ def reproduce(out: Path, **options: Any) -> list[Path]:
             draw(fits[variant], ax=ax)
         figure.savefig(path, dpi=120)
     return written
+
+
+family = Family(name=FAMILY, description=DESCRIPTION, prepare=stan_data, load_data=load_data,
+                variants=VARIANTS, columns={"outcome": "y", "group": "school", "sigma": "sigma"},
+                priors=PRIORS, reproduce=reproduce)
+fit = family.fit

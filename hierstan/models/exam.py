@@ -1,4 +1,4 @@
-"""Exam scores and school league tables (MODELS.md §5): Goldstein et al. (1993), BUGS "Schools".
+"""Exam scores and school league tables (docs/models.md §5): Goldstein et al. (1993), BUGS "Schools".
 
 score_ij ~ normal(mu_ij, s_ij), log(1 / s_ij^2) = theta + phi * lrt_ij, with school coefficients
 (intercept, lrt, vr1) ~ multi_normal(gamma, Sigma) and eight fixed effects. ``lkj`` (default):
@@ -21,7 +21,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from ..errors import DataError, check_choice
-from ..fitting import sample
+from ..family import Family
 from ..programs import data_file
 from ..stan_data import StanData
 from ..validation import (
@@ -40,7 +40,7 @@ VARIANTS = ("lkj", "bugs")
 PRIORS = {"lkj": {"coef_scale": 10.0, "tau_scale": 1.0, "lkj_eta": 2.0}, "bugs": {"coef_scale": 100.0}}
 # the BUGS analysis's Wishart matrix: Sigma ~ inv_wishart(3, R)
 BUGS_R = np.array([[0.1, 0.005, 0.005], [0.005, 0.1, 0.005], [0.005, 0.005, 0.1]])
-COLUMNS = {"outcome": "score", "school": "school", "lrt": "lrt", "vr_band": "vr_band", "girl": "girl",
+COLUMNS = {"outcome": "score", "group": "school", "lrt": "lrt", "vr_band": "vr_band", "girl": "girl",
            "school_gender": "school_gender", "school_denom": "school_denom"}
 VR_BANDS = (1, 2, 3)  # 1 = highest; 3 is the reference
 SCHOOL_GENDERS = ("mixed", "boys", "girls")  # mixed is the reference
@@ -73,7 +73,7 @@ def design(data: pd.DataFrame | None = None, **columns: str) -> tuple[pd.DataFra
     what = "exam data"
     df = load_data() if data is None else require_frame(data, what)
     require_columns(df, list(names.values()), what)
-    labels = label_column(df, names["school"], what)
+    labels = label_column(df, names["group"], what)
     band = category_column(df, names["vr_band"], VR_BANDS, what)
     gender = category_column(df, names["school_gender"], SCHOOL_GENDERS, what)
     denom = category_column(df, names["school_denom"], SCHOOL_DENOMS, what)
@@ -141,13 +141,6 @@ def stan_data(
         attrs={"family": FAMILY, "variant": variant, "standardise": int(standardise)},
         adapt_delta=0.9,
     )
-
-
-def fit(data: pd.DataFrame | None = None, *, variant: str = "lkj", **options: Any) -> az.InferenceData:
-    """Fit an exam variant: data arguments as :func:`stan_data`, the rest :func:`hierstan.sample`'s."""
-    data_options = ("priors", "standardise", "pointwise", *COLUMNS)
-    prepared = stan_data(data, variant=variant, **{k: options.pop(k) for k in data_options if k in options})
-    return sample(prepared, **options)
 
 
 def simulate(truth: dict[str, Any] | None = None, *, data: pd.DataFrame | None = None,
@@ -248,3 +241,8 @@ def reproduce(out: Path, **options: Any) -> list[Path]:
     comparison.to_csv(written[4])
     written[5].write_text(comparison.to_markdown(floatfmt=".4g") + "\n")
     return written
+
+
+family = Family(name=FAMILY, description=DESCRIPTION, prepare=stan_data, load_data=load_data,
+                variants=VARIANTS, priors=PRIORS, columns=COLUMNS, simulate=simulate, reproduce=reproduce)
+fit = family.fit

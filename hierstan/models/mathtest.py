@@ -1,4 +1,4 @@
-"""Math test scores (MODELS.md §6): 1993 tenth-grade students in 100 schools, hierarchical normal.
+"""Math test scores (docs/models.md §6): 1993 tenth-grade students in 100 schools, hierarchical normal.
 
 y_ij ~ normal(theta_i, sigma^2), theta_i ~ normal(mu, tau^2 sigma^2), tau^2 a variance ratio.
 Three fits of the same model: empirical Bayes (closed-form marginal likelihood maximised with
@@ -25,7 +25,8 @@ from matplotlib.figure import Figure
 from scipy.optimize import minimize
 
 from ..errors import DataError, DataWarning, check_choice
-from ..fitting import sample
+from ..family import Family
+from ..inference_data import outcome_name
 from ..programs import data_file
 from ..stan_data import DEFAULT_ADVICE, StanData
 from ..validation import label_column, numeric_column, prior_scales, require_columns, require_frame
@@ -44,7 +45,7 @@ VARIANTS = ("centered", "noncentered")
 # against 1993 students and 100 schools; phi is a hundredth of the data's precision about mu.
 # Data on another scale need other values of b and nu, phi (priors=...).
 PRIORS = {"a": 1.0, "b": 50.0, "c": 1.0, "d": 0.25, "nu": 50.0, "phi": 1 / 25**2}
-COLUMNS = {"outcome": "mathscore", "school": "school"}
+COLUMNS = {"outcome": "mathscore", "group": "school"}
 PARAMETERS = ("mu", "sigma2", "tau2")
 
 
@@ -83,14 +84,14 @@ def stan_data(
     pointwise
         Generate per-student ``log_lik`` and ``y_rep`` (for LOO and predictive checks).
     columns
-        Column names, defaults in :data:`COLUMNS` (``outcome``, ``school``). Scores must be
+        Column names, defaults in :data:`COLUMNS` (``outcome``, ``group``). Scores must be
         finite and >= 0; a school may have a single student.
     """
     check_choice("mathtest variant", variant, VARIANTS)
     for name in columns:
         check_choice("mathtest column argument", name, COLUMNS)
     names = {**COLUMNS, **columns}
-    outcome, school = names["outcome"], names["school"]
+    outcome, school = names["outcome"], names["group"]
     what = "mathtest data"
     df = load_data() if data is None else require_frame(data, what)
     require_columns(df, [outcome, school], what)
@@ -123,13 +124,6 @@ def stan_data(
                            "per school the centered form has a funnel"
                            if variant == "centered" else DEFAULT_ADVICE),
     )
-
-
-def fit(data: pd.DataFrame | None = None, *, variant: str = "centered", **options: Any) -> az.InferenceData:
-    """Full Bayes in Stan: data arguments as :func:`stan_data`, the rest :func:`hierstan.sample`'s."""
-    data_options = ("priors", "pointwise", *COLUMNS)
-    prepared = stan_data(data, variant=variant, **{k: options.pop(k) for k in data_options if k in options})
-    return sample(prepared, **options)
 
 
 def gibbs(data: pd.DataFrame | None = None, *, priors: dict[str, float] | None = None,
@@ -253,7 +247,7 @@ def school_table(idata: az.InferenceData) -> pd.DataFrame:
     """Per school, from a Stan or Gibbs fit: students, raw mean, posterior mean, sd and 90%
     interval of theta, and the posterior mean of the shrinkage factor kappa = 1 / (1 + n tau^2)
     (the weight of mu in E[theta | mu, sigma^2, tau^2, y])."""
-    outcome = next(iter(idata.observed_data.data_vars))
+    outcome = outcome_name(idata)
     n = idata.constant_data["school_n"].values
     codes = idata.constant_data["school_index"].values
     raw = np.bincount(codes, weights=idata.observed_data[outcome].values, minlength=len(n)) / n
@@ -365,3 +359,8 @@ def reproduce(out: Path, **options: Any) -> list[Path]:
     written[4].write_text(_schools_markdown(schools))
     shrinkage_plot(schools, float(fits["centered"].posterior["mu"].mean())).savefig(written[5], dpi=120)
     return written
+
+
+family = Family(name=FAMILY, description=DESCRIPTION, prepare=stan_data, load_data=load_data,
+                variants=VARIANTS, priors=PRIORS, columns=COLUMNS, reproduce=reproduce)
+fit = family.fit

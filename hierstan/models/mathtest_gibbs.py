@@ -1,4 +1,4 @@
-"""The original analysis's Gibbs sampler for the math-test hierarchical normal (MODELS.md §6).
+"""The original analysis's Gibbs sampler for the math-test hierarchical normal (docs/models.md §6).
 
 Model and priors as the Stan programs: y_ij ~ normal(theta_i, 1/lambda), theta_i ~ normal(mu,
 1/(omega lambda)), lambda ~ gamma(a, b), omega ~ gamma(c, d), mu ~ normal(nu, 1/phi). Every

@@ -1,4 +1,4 @@
-"""G-group linear regression (MODELS.md §3): synthetic data from the package's own simulator.
+"""G-group linear regression (docs/models.md §3): synthetic data from the package's own simulator.
 
 y_i ~ normal(x_i' w_{g[i]}, sigma), x_i in R^m, no intercept. Variants: ``hierarchical``
 (default), w_g ~ multi_normal(mu_w, diag(tau) Omega diag(tau)) with mu_w ~ normal(0, 10),
@@ -7,7 +7,7 @@ tau ~ half-normal(0, 5), Omega ~ LKJ(2); ``pooled``, one w for every group, w ~ 
 analysis's inverse-gamma(2.01, 1.01) (mean 1, sd 10) with ``sigma_prior="inv_gamma"``. Every prior
 setting and switch is Stan data, so none needs a recompile.
 
-The hierarchical program samples either parameterization (``parameterization=``). MODELS.md
+The hierarchical program samples either parameterization (``parameterization=``). docs/models.md
 writes it non-centered, w_g = mu_w + diag(tau) L_Omega z_g, but the default here is centered:
 with 1000 rows per group the data pin each w_g to about +-0.02, so non-centered z_g must follow
 (mu_w, tau, L_Omega) along a ridge that narrow; NUTS then takes steps of ~0.001, hits the maximum
@@ -29,7 +29,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ..errors import DataError, check_choice
-from ..fitting import sample
+from ..family import Family
 from ..stan_data import DEFAULT_ADVICE, StanData
 from ..validation import label_column, numeric_column, prior_scales, require_columns, require_frame
 
@@ -235,8 +235,9 @@ def stan_data(
               "tau": ["coefficient"], "L_Omega": ["coefficient", "coefficient2"],
               "Omega": ["coefficient", "coefficient2"], outcome: ["obs"],
               "X": ["obs", "coefficient"], "group_index": ["obs"]},
-        # group_index is 1-based, as Stan sees it (a variable named group would clash with the dim)
-        constant={"X": X, "group_index": codes + 1, **scales},
+        # 0-based like every family's group_index (Stan's data has them 1-based); named so as not
+        # to clash with the dim "group"
+        constant={"X": X, "group_index": codes, **scales},
         attrs={"family": FAMILY, "variant": variant, "sigma_prior": sigma_prior,
                "parameterization": parameterization},
         # two groups say little about an m x m covariance: its posterior reaches towards singular
@@ -245,16 +246,6 @@ def stan_data(
         adapt_delta=0.99 if variant == "hierarchical" else 0.8,
         divergence_advice=ADVICE[parameterization] if parameterization else DEFAULT_ADVICE,
     )
-
-
-def fit(data: pd.DataFrame | None = None, *, variant: str = "hierarchical",
-        **options: Any) -> az.InferenceData:
-    """Fit the G-group regression; data arguments as :func:`stan_data`, the rest those of
-    :func:`hierstan.sample` (chains, draws, warmup, seed, engine, adapt_delta, max_treedepth,
-    prior, progress)."""
-    data_options = ("priors", "group", "predictors", "outcome", "sigma_prior", "parameterization")
-    prepared = stan_data(data, variant=variant, **{k: options.pop(k) for k in data_options if k in options})
-    return sample(prepared, **options)
 
 
 def recovery_plot(fits: dict[str, az.InferenceData], true_w: pd.DataFrame, figure: Figure) -> Figure:
@@ -305,3 +296,10 @@ def reproduce(out: Path, **options: Any) -> list[Path]:
     figure = recovery_plot(fits, true_w, Figure(figsize=(10, 6), layout="constrained"))
     figure.savefig(written[1], dpi=120)
     return written
+
+
+family = Family(name=FAMILY, description=DESCRIPTION, prepare=stan_data, load_data=load_data,
+                variants=VARIANTS, parameterizations=PARAMETERIZATIONS, priors=PRIORS,
+                columns={"outcome": "y", "group": "group", "predictors": "x1, x2, ..."},
+                simulate=simulate, reproduce=reproduce)
+fit = family.fit

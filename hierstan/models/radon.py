@@ -1,4 +1,4 @@
-"""Minnesota radon (MODELS.md §2): log radon by floor, houses within counties.
+"""Minnesota radon (docs/models.md §2): log radon by floor, houses within counties.
 
 Variants: ``varying_intercept_slope`` (default), ``varying_intercept``, ``group_predictor``
 (county intercepts depend on log uranium), ``pooled`` and ``unpooled``; each hierarchical one
@@ -20,7 +20,8 @@ from matplotlib.figure import Figure
 
 from ..diagnostics import compare_loo
 from ..errors import DataError, check_choice
-from ..fitting import sample
+from ..family import Family
+from ..inference_data import outcome_name
 from ..programs import data_file
 from ..stan_data import DEFAULT_ADVICE, StanData
 from ..validation import label_column, numeric_column, prior_scales, require_columns, require_frame
@@ -132,19 +133,6 @@ def stan_data(
     )
 
 
-def fit(data: pd.DataFrame | None = None, *, variant: str = "varying_intercept_slope",
-        parameterization: str = "noncentered", likelihood: str = "auto",
-        priors: dict[str, float] | None = None, **options: Any) -> az.InferenceData:
-    """Fit a radon variant. Column names (``outcome``, ``predictor``, ``group``,
-    ``group_predictor``) and ``pointwise`` go to :func:`stan_data`; the rest are
-    :func:`hierstan.sample` options."""
-    columns = {k: options.pop(k) for k in ("outcome", "predictor", "group", "group_predictor", "pointwise")
-               if k in options}
-    prepared = stan_data(data, variant=variant, parameterization=parameterization,
-                         likelihood=likelihood, priors=priors, **columns)
-    return sample(prepared, **options)
-
-
 SIMULATION_TRUTH = {"mu_alpha": 1.5, "sigma_alpha": 0.35, "mu_beta": -0.65, "sigma_beta": 0.3,
                     "sigma_y": 0.75}
 
@@ -173,7 +161,7 @@ def simulate(J: int = 1000, N: int = 10_000, *, truth: dict[str, float] | None =
 def county_table(idata: az.InferenceData) -> pd.DataFrame:
     """Per county: houses, raw mean of the outcome, posterior mean and 90% interval of the
     intercept (and slope, where it varies by county)."""
-    outcome = next(iter(idata.observed_data.data_vars))
+    outcome = outcome_name(idata)
     county = idata.constant_data["county_index"].values
     names = idata.posterior["county"].values
     raw = pd.Series(idata.observed_data[outcome].values).groupby(county).agg(["size", "mean"])
@@ -242,7 +230,7 @@ def shrinkage_plot(unpooled: az.InferenceData, hierarchical: az.InferenceData,
 
 def _houses(idata: az.InferenceData) -> pd.DataFrame:
     """Per house (by position): county, houses in that county, predictor and outcome."""
-    outcome = next(iter(idata.observed_data.data_vars))
+    outcome = outcome_name(idata)
     predictor = idata.posterior.attrs["predictor"]
     county = idata.posterior["county"].values[idata.constant_data["county_index"].values]
     houses = pd.DataFrame({"county": county, predictor: idata.constant_data[predictor].values,
@@ -281,3 +269,11 @@ def reproduce(out: Path, **options: Any) -> list[Path]:
     flagged.to_csv(written[4], index=False)
     shrinkage_plot(fits["unpooled"], fits["varying_intercept"], fits["pooled"]).savefig(written[5], dpi=120)
     return written
+
+
+family = Family(name=FAMILY, description=DESCRIPTION, prepare=stan_data, load_data=load_data,
+                variants=VARIANTS, parameterizations=PARAMETERIZATIONS, priors=PRIORS,
+                columns={"outcome": "log_radon", "group": "county", "predictor": "floor",
+                         "group_predictor": "log_uranium"},
+                simulate=simulate, reproduce=reproduce)
+fit = family.fit

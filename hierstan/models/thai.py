@@ -1,9 +1,9 @@
-"""Thai primary education (MODELS.md §4): did a pupil repeat a class, by school and pre-primary
+"""Thai primary education (docs/models.md §4): did a pupil repeat a class, by school and pre-primary
 education (pped)? Multilevel logistic regression, five variants, non-centered by default.
 
 Speed: pupils of one school with the same covariate values share one linear predictor, so their
 Bernoulli outcomes enter the likelihood only through the count of repeats: an exact binomial
-likelihood over (school, covariate-pattern) cells (822 cells for 8582 pupils with pped alone).
+likelihood over (school, covariate-pattern) cells (699 cells for 8582 pupils with pped alone).
 Per-pupil ``log_lik`` and ``y_rep`` are still generated, for PSIS-LOO and predictive checks.
 """
 
@@ -22,7 +22,8 @@ from scipy.special import expit
 
 from ..diagnostics import compare_loo
 from ..errors import DataError, DataWarning, check_choice
-from ..fitting import sample
+from ..family import Family
+from ..inference_data import outcome_name
 from ..programs import data_file
 from ..stan_data import DEFAULT_ADVICE, StanData
 from ..validation import (
@@ -46,7 +47,7 @@ PARAMETERIZATIONS = ("noncentered", "centered", "noncentered_plain")
 LIKELIHOODS = ("auto", "cells", "pupils")
 MISSING = ("drop", "raise")
 PRIORS = {"coef_scale": 10.0, "mean_scale": 100.0, "hyper_scale": 50.0}
-COLUMNS = {"outcome": "repeat", "school": "school_id", "pped": "pped", "sex": "sex", "msesc": "msesc"}
+COLUMNS = {"outcome": "repeat", "group": "school_id", "pped": "pped", "sex": "sex", "msesc": "msesc"}
 
 
 def load_data() -> pd.DataFrame:
@@ -105,7 +106,7 @@ def stan_data(
         Generate per-pupil ``log_lik`` and ``y_rep`` (needed for LOO and predictive checks).
         ``False`` skips them: writing 2 x 8582 values per draw costs more than sampling itself.
     columns
-        Column names, defaults in :data:`COLUMNS` (``outcome``, ``school``, ``pped``, ``sex``,
+        Column names, defaults in :data:`COLUMNS` (``outcome``, ``group``, ``pped``, ``sex``,
         ``msesc``).
     """
     check_choice("thai variant", variant, VARIANTS)
@@ -115,7 +116,7 @@ def stan_data(
     for name in columns:
         check_choice("thai column argument", name, COLUMNS)
     names = {**COLUMNS, **columns}
-    outcome, school, pped = names["outcome"], names["school"], names["pped"]
+    outcome, school, pped = names["outcome"], names["group"], names["pped"]
     fixed = {"intercept_only": [], "random_intercept": [pped],
              "covariates": [names["sex"], pped, names["msesc"]]}.get(variant, [])
     uses_pped = variant != "intercept_only"
@@ -187,15 +188,6 @@ def stan_data(
     )
 
 
-def fit(data: pd.DataFrame | None = None, *, variant: str = "random_slope",
-        **options: Any) -> az.InferenceData:
-    """Fit a Thai variant: data arguments as :func:`stan_data`, the rest :func:`hierstan.sample`'s."""
-    data_options = ("parameterization", "likelihood", "priors", "schools", "subset_seed", "missing",
-                    "pointwise", *COLUMNS)
-    prepared = stan_data(data, variant=variant, **{k: options.pop(k) for k in data_options if k in options})
-    return sample(prepared, **options)
-
-
 def school_rates(idata: az.InferenceData, group: str = "posterior_predictive") -> pd.DataFrame:
     """Per school: pupils, observed repeat rate, and the mean and 90% interval of the repeat rate
     in the replicated data of ``group`` (``"posterior_predictive"`` or ``"prior_predictive"``)."""
@@ -208,7 +200,7 @@ def replicated_rates(idata: az.InferenceData, group: str = "posterior_predictive
 
 
 def _rates(idata: az.InferenceData, group: str) -> tuple[pd.DataFrame, np.ndarray]:
-    outcome = next(iter(idata.observed_data.data_vars))
+    outcome = outcome_name(idata)
     codes = idata.constant_data["school_index"].values
     order = np.argsort(codes, kind="stable")
     starts = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0])
@@ -287,7 +279,7 @@ def probability_effects(idata: az.InferenceData) -> pd.DataFrame:
     """P(repeat | pped = 0), P(repeat | pped = 1) and their difference, computed draw by draw.
 
     ``typical school``: a school at the centre of the population (intercept mu_alpha, or alpha in
-    slope_only; pped effect mu_beta, or beta in random_intercept): MODELS.md's quantity.
+    slope_only; pped effect mu_beta, or beta in random_intercept): docs/models.md's quantity.
     ``average school``: the average over the fitted schools of each school's probability, which
     differs because inv_logit is not linear. Neither is inv_logit of a coefficient on its own:
     inv_logit(beta) is not a probability of anything.
@@ -317,7 +309,7 @@ def probability_effects(idata: az.InferenceData) -> pd.DataFrame:
 
 
 def _pupils(idata: az.InferenceData) -> pd.DataFrame:
-    outcome = next(iter(idata.observed_data.data_vars))
+    outcome = outcome_name(idata)
     school = idata.posterior["school"].values[idata.constant_data["school_index"].values]
     return pd.DataFrame({"school": school, outcome: idata.observed_data[outcome].values})
 
@@ -354,3 +346,9 @@ def reproduce(out: Path, **options: Any) -> list[Path]:
     posterior_predictive_plot(fits["random_slope"]).savefig(written[7], dpi=120)
     forest_plot(fits["random_slope"]).savefig(written[8], dpi=120)
     return written
+
+
+family = Family(name=FAMILY, description=DESCRIPTION, prepare=stan_data, load_data=load_data,
+                variants=VARIANTS, parameterizations=PARAMETERIZATIONS, priors=PRIORS,
+                columns=COLUMNS, reproduce=reproduce)
+fit = family.fit

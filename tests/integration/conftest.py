@@ -10,6 +10,15 @@ import hierstan
 os.environ.setdefault("HIERSTAN_ENGINE", "native")
 
 
+def pytest_collection_modifyitems(config, items):
+    """Integration tests are the slow tier unless marked ``fast`` (`pytest -m "not slow"` runs
+    the unit tests and the tiny fits)."""
+    here = os.path.dirname(__file__)
+    for item in items:
+        if str(item.path).startswith(here) and item.get_closest_marker("fast") is None:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def noncentered():
     """The fit the issue specifies: non-centered, 4 chains x 1000 draws, fixed seed."""

@@ -1,6 +1,5 @@
 """The benchmark runner: one fit per fresh process, measured; engines agree on eight schools."""
 
-from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -44,9 +43,8 @@ def test_a_failed_run_is_reported_not_raised():
     assert "chains must be an integer >= 1" in row["error"]
 
 
-def test_worker_spec_round_trips():
+def test_worker_spec_sets_the_data():
     spec = run.Spec(model="radon", engine="pymc", likelihood="houses", simulate={"J": 5, "N": 50, "seed": 1})
-    assert run.Spec(**asdict(spec)) == spec
     data = run.stan_data(spec).data
     assert (data["N"], data["J"], data["use_cells"], data["pointwise"]) == (50, 5, 0, 0)
 

@@ -30,7 +30,7 @@ def test_shipped_data_marshalled_with_labels(frame):
 def test_own_column_names_and_priors(frame):
     renamed = frame.rename(columns={"school": "id", "y": "effect", "sigma": "se"})
     prepared = eight_schools.stan_data(
-        renamed, variant="centered", priors={"tau_scale": 2.5}, school="id", y="effect", sigma="se"
+        renamed, variant="centered", priors={"tau_scale": 2.5}, group="id", outcome="effect", sigma="se"
     )
     assert prepared.program == "eight_schools_centered"
     assert prepared.data["tau_scale"] == 2.5 and prepared.data["mu_scale"] == 5.0
@@ -84,7 +84,7 @@ def test_unknown_variant_engine_model():
         hierstan.eight_schools.fit(engine="jags")
     with pytest.raises(UnknownNameError, match="unknown model 'nine_schools'"):
         hierstan.get_family("nine_schools")
-    assert hierstan.get_family("eight-schools") is eight_schools
+    assert hierstan.get_family("eight-schools") is eight_schools.family
 
 
 @pytest.mark.parametrize("setting", [{"chains": 0}, {"draws": 2.5}, {"seed": -1}, {"adapt_delta": 1.0},

@@ -70,7 +70,7 @@ def test_other_arguments(frame):
     with pytest.raises(DataError, match="unknown prior setting 'tau_scale'"):
         exam.stan_data(variant="bugs", priors={"tau_scale": 1})
     renamed = frame.rename(columns={"score": "y", "school": "sid"})
-    assert exam.stan_data(renamed, outcome="y", school="sid").outcome == "y"
+    assert exam.stan_data(renamed, outcome="y", group="sid").outcome == "y"
     assert exam.stan_data(standardise=False).data["standardise"] == 0
 
 

@@ -238,10 +238,10 @@ def test_column_names_and_untouched_frame(frame):
     renamed = frame.rename(columns={"mathscore": "score", "school": "sid"})
     renamed.index = renamed.index + 1000
     snapshot = renamed.copy()
-    prepared = mathtest.stan_data(renamed, outcome="score", school="sid")
+    prepared = mathtest.stan_data(renamed, outcome="score", group="sid")
     assert prepared.outcome == "score" and prepared.coords["student"][0] == 1000
-    eb = mathtest.empirical_bayes(renamed, outcome="score", school="sid")
-    chain = mathtest.gibbs(renamed, outcome="score", school="sid", draws=20, warmup=5, seed=1)
+    eb = mathtest.empirical_bayes(renamed, outcome="score", group="sid")
+    chain = mathtest.gibbs(renamed, outcome="score", group="sid", draws=20, warmup=5, seed=1)
     assert "score" in chain.observed_data and len(eb.schools) == 100
     pd.testing.assert_frame_equal(renamed, snapshot)
     with pytest.raises(hierstan.UnknownNameError, match="mathtest column argument"):
@@ -262,7 +262,7 @@ def test_priors_are_data_and_validated():
 
 
 def test_registered_as_a_family():
-    assert hierstan.get_family("mathtest") is mathtest and hierstan.mathtest is mathtest
+    assert hierstan.get_family("mathtest") is mathtest.family and hierstan.mathtest is mathtest
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         mathtest.stan_data(pointwise=False)

@@ -108,7 +108,7 @@ def test_sex_must_be_binary_for_covariates(frame):
 
 def test_other_names_and_bad_arguments(frame):
     renamed = frame.rename(columns={"repeat": "held_back", "school_id": "sid"})
-    prepared = _prepare(renamed, outcome="held_back", school="sid")
+    prepared = _prepare(renamed, outcome="held_back", group="sid")
     assert prepared.outcome == "held_back" and prepared.data["N"] == 8582
     with pytest.raises(hierstan.DataError, match="missing column"):
         thai.stan_data(renamed)
