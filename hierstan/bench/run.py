@@ -13,9 +13,10 @@ acceptance rate (the model's hierstan default), chains, warmup and draws.
 Measured per run: build (a cache load; ``build_cold_s``: a compile into empty caches), sampling
 wall time (warmup and draws; PyMC's own ``sampling_time``, which leaves out its graph
 compilation), gradient evaluations (leapfrog steps of the kept draws), minimum bulk ESS and
-maximum R-hat over the variables all engines share, divergences, and the time per gradient: a second run with the same seed and one draw
-gives the warmup's cost, so (full - warmup) x parallel chains / gradients is the all-in cost of
-one gradient in the sampling phase (sampler and output overhead included).
+maximum R-hat over the variables all engines share, divergences, and the time per gradient: a
+second run with the same seed and one draw gives the warmup's cost, so (full - warmup) x
+parallel chains / gradients is the all-in cost of one gradient in the sampling phase (sampler
+and output overhead included).
 """
 
 from __future__ import annotations
