@@ -16,6 +16,7 @@ from .diagnostics import diagnose
 from .engines import ENGINE_ENV, ENGINES, get_engine
 from .errors import HierstanError
 from .models import FAMILIES, get_family
+from .post_estimation import is_internal
 from .reproduce import DEFAULT_SEED, reproduce
 
 
@@ -65,16 +66,11 @@ def _pairs(items: list[str] | None, what: str, convert=str) -> dict:
     return pairs
 
 
-# standardised deviates and Cholesky factors: how the sampler moves, not what users report
-_INTERNAL = ("z_", "L_")
-
-
 def _shown(idata: az.InferenceData, largest: int = 20) -> list[str]:
     """The posterior variables worth printing: named parameters with at most ``largest`` values."""
     names = []
     for name, values in idata.posterior.data_vars.items():
-        internal = name.startswith(_INTERNAL) or name == "z" or name.endswith("_raw")
-        if not internal and values.size // (values.sizes["chain"] * values.sizes["draw"]) <= largest:
+        if not is_internal(name) and values.size // (values.sizes["chain"] * values.sizes["draw"]) <= largest:
             names.append(name)
     return names
 

@@ -64,7 +64,7 @@ def stan_data(
         coords={"school": labels},
         dims={"theta": ["school"], "z_theta": ["school"], "y": ["school"], "sigma": ["school"]},
         constant={"sigma": errors, **scales},
-        attrs={"family": FAMILY, "variant": variant},
+        attrs={"family": FAMILY, "variant": variant, "group_dim": "school"},
         # at 0.8 the non-centered variant still diverges once or twice in 4000 draws
         adapt_delta=0.95,
         divergence_advice=(

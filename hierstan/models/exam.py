@@ -138,7 +138,8 @@ def stan_data(
               "school_index": ["pupil"], "lrt": ["pupil"], "vr1": ["pupil"]},
         constant={"school_index": table["school"].to_numpy() - 1, "lrt": table["lrt"].to_numpy(),
                   "vr1": table["vr1"].to_numpy(), **scales},
-        attrs={"family": FAMILY, "variant": variant, "standardise": int(standardise)},
+        attrs={"family": FAMILY, "variant": variant, "standardise": int(standardise),
+               "group_dim": "school", "group_index": "school_index"},
         adapt_delta=0.9,
     )
 

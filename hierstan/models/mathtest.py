@@ -118,7 +118,7 @@ def stan_data(
         dims={"theta": ["school"], "theta_raw": ["school"], outcome: ["student"],
               "school_index": ["student"], "school_n": ["school"]},
         constant={"school_index": codes, "school_n": stats["n"].to_numpy(), **scales},
-        attrs={"family": FAMILY, "variant": variant},
+        attrs={"family": FAMILY, "variant": variant, "group_dim": "school", "group_index": "school_index"},
         adapt_delta=0.95,
         divergence_advice=("use the non-centered variant (variant='noncentered'): with few students "
                            "per school the centered form has a funnel"

@@ -239,7 +239,8 @@ def stan_data(
         # to clash with the dim "group"
         constant={"X": X, "group_index": codes, **scales},
         attrs={"family": FAMILY, "variant": variant, "sigma_prior": sigma_prior,
-               "parameterization": parameterization},
+               "parameterization": parameterization, "group_dim": "group",
+               "group_index": "group_index"},
         # two groups say little about an m x m covariance: its posterior reaches towards singular
         # Sigma, a funnel in mu_w; at 0.95 a centered fit of the default data diverged 12-21 times
         # in 4000 draws, at 0.99 0-6 times

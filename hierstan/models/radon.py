@@ -22,6 +22,7 @@ from ..diagnostics import compare_loo
 from ..errors import DataError, check_choice
 from ..family import Family
 from ..inference_data import outcome_name
+from ..post_estimation import group_table
 from ..programs import data_file
 from ..stan_data import DEFAULT_ADVICE, StanData
 from ..validation import label_column, numeric_column, prior_scales, require_columns, require_frame
@@ -125,7 +126,8 @@ def stan_data(
               "county_index": ["house"], group_predictor: county_dim},
         constant={predictor: x, "county_index": codes, group_predictor: u, **scales},
         attrs={"family": FAMILY, "variant": variant, "parameterization": parameterization,
-               "likelihood": "cells" if use_cells else "houses", "predictor": predictor},
+               "likelihood": "cells" if use_cells else "houses", "predictor": predictor,
+               "group_dim": "county", "group_index": "county_index"},
         adapt_delta=0.95,
         divergence_advice=("use the non-centered parameterization (parameterization='noncentered')"
                            if parameterization == "centered" and variant in HIERARCHICAL
@@ -156,24 +158,6 @@ def simulate(J: int = 1000, N: int = 10_000, *, truth: dict[str, float] | None =
     labels = np.char.add("C", np.char.zfill(county.astype(str), len(str(J - 1))))
     frame = pd.DataFrame({"county": labels, "floor": floor, "log_radon": y})
     return frame, {**values, "alpha": alpha, "beta": beta}
-
-
-def county_table(idata: az.InferenceData) -> pd.DataFrame:
-    """Per county: houses, raw mean of the outcome, posterior mean and 90% interval of the
-    intercept (and slope, where it varies by county)."""
-    outcome = outcome_name(idata)
-    county = idata.constant_data["county_index"].values
-    names = idata.posterior["county"].values
-    raw = pd.Series(idata.observed_data[outcome].values).groupby(county).agg(["size", "mean"])
-    table = pd.DataFrame({"county": names, "n": raw["size"].to_numpy(), "raw_mean": raw["mean"].to_numpy()})
-    for name in ("alpha", "beta"):
-        values = idata.posterior[name]
-        if "county" not in values.dims:
-            continue
-        table[f"{name}_mean"] = values.mean(("chain", "draw")).values
-        table[f"{name}_q05"] = values.quantile(0.05, ("chain", "draw")).values
-        table[f"{name}_q95"] = values.quantile(0.95, ("chain", "draw")).values
-    return table
 
 
 def predict(idata: az.InferenceData, x: float, county: str | None = None, *, log_uranium: float | None = None,
@@ -218,7 +202,7 @@ def shrinkage_plot(unpooled: az.InferenceData, hierarchical: az.InferenceData,
     figure = Figure(figsize=(8, 5), layout="constrained")
     ax = figure.subplots()
     for idata, label, color in ((unpooled, "unpooled", "C1"), (hierarchical, "hierarchical", "C0")):
-        table = county_table(idata)
+        table = group_table(idata)
         jitter = table["n"] * np.exp(np.random.default_rng(0).uniform(-0.05, 0.05, len(table)))
         ax.scatter(jitter, table["alpha_mean"], s=14, color=color, alpha=0.7, label=label)
     ax.axhline(float(pooled.posterior["alpha"].mean()), color="k", lw=1, label="pooled")
@@ -256,7 +240,7 @@ def reproduce(out: Path, **options: Any) -> list[Path]:
     summary = pd.concat(
         {v: az.summary(f, var_names=["~^z_"], filter_vars="regex") for v, f in fits.items()},
         names=["variant", "parameter"])
-    counties = pd.concat({v: county_table(f) for v, f in fits.items() if v != "pooled"},
+    counties = pd.concat({v: group_table(f) for v, f in fits.items() if v != "pooled"},
                          names=["variant", "row"]).reset_index(level="row", drop=True)
     loo, flagged = compare_loo(fits)
     flagged = flagged.join(_houses(fits["varying_intercept"]), on="obs")

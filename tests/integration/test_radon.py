@@ -102,8 +102,8 @@ def test_prediction_known_and_new_county(slope_nc):
         radon.predict(slope_nc, x=0, county="ATLANTIS")
 
 
-def test_county_table(slope_nc, data):
-    table = radon.county_table(slope_nc)
+def test_group_table(slope_nc, data):
+    table = hierstan.group_table(slope_nc)
     assert len(table) == 85 and table["n"].sum() == 919
     row = table.set_index("county").loc["LAC QUI PARLE"]
     assert row["n"] == (data["county"] == "LAC QUI PARLE").sum()
