@@ -19,7 +19,7 @@ from .errors import (
 )
 from .fitting import sample
 from .models import FAMILIES, eight_schools, exam, get_family, mathtest, multigroup, radon, thai
-from .post_estimation import group_table
+from .post_estimation import group_table, predict
 
 try:
     __version__ = version("hierstan")
@@ -29,6 +29,6 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 __all__ = [
     "FAMILIES", "DataError", "DataWarning", "DiagnosticReport", "EngineUnavailableError", "HierstanError",
     "HierstanWarning", "SamplingError", "UnknownNameError", "available_engines", "diagnose",
-    "eight_schools", "exam", "get_engine", "get_family", "group_table", "mathtest", "multigroup", "radon",
-    "sample", "thai",
+    "eight_schools", "exam", "get_engine", "get_family", "group_table", "mathtest", "multigroup", "predict",
+    "radon", "sample", "thai",
 ]

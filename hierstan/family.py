@@ -39,6 +39,8 @@ class Family:
     priors: Mapping[str, Any] = field(default_factory=dict)
     parameterizations: tuple[str, ...] = ()
     simulate: Callable[..., Any] | None = None
+    # (idata, new data, generator) -> hierstan.post_estimation.Prediction
+    predict: Callable[..., Any] | None = None
     reproduce: Callable[..., list[Path]] | None = None
 
     @property

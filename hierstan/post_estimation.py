@@ -1,13 +1,19 @@
-"""What every family's fit answers the same way: one row per group."""
+"""What every family's fit answers the same way: a table of its groups, and predictions for new rows."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import arviz as az
 import numpy as np
 import pandas as pd
+import xarray as xr
+from scipy.stats import norm
 
-from .errors import HierstanError
+from .errors import DataError, HierstanError, check_choice
 from .inference_data import outcome_name
+from .validation import require_frame
 
 # standardised deviates and Cholesky factors: how the sampler moves, not effects users report
 INTERNAL_PREFIXES = ("z_", "L_")
@@ -48,3 +54,90 @@ def group_table(idata: az.InferenceData, prob: float = 0.9) -> pd.DataFrame:
             for stat, array in summary.items():
                 table[f"{label}_{stat}"] = array.transpose(dim, "column").values[:, j]
     return table
+
+
+# --- prediction ----------------------------------------------------------------------------------
+
+SCALES = ("outcome", "mean", "linear")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A family's answer for new rows: the linear predictor per posterior draw (samples, rows),
+    the outcome's mean given it, a draw of the outcome given it, and the outcome's log density
+    (for held-out data: K-fold cross-validation)."""
+
+    linear: np.ndarray
+    mean: Callable[[np.ndarray], np.ndarray]
+    draw: Callable[[np.random.Generator, np.ndarray], np.ndarray]
+    log_density: Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+    @classmethod
+    def normal(cls, linear: np.ndarray, scale: np.ndarray) -> Prediction:
+        """outcome ~ normal(linear, scale); ``scale`` broadcasts against (samples, rows)."""
+        return cls(linear=linear, mean=lambda eta: eta, draw=lambda rng, eta: rng.normal(eta, scale),
+                   log_density=lambda y, eta: norm.logpdf(y, eta, scale))
+
+
+def predict(idata: az.InferenceData, newdata: pd.DataFrame, *, scale: str = "outcome",
+            seed: int | None = None) -> xr.DataArray:
+    """Posterior predictions for the rows of ``newdata``, without refitting.
+
+    ``newdata`` has the columns the fit was given (its group column, predictors, ...; not the
+    outcome). A row whose group is in the fit uses that group's effects; a group the fit has not
+    seen gets, draw by draw, effects drawn from the population distribution (rows naming the same
+    new group share them). ``scale``: ``"outcome"`` (draws of the outcome, e.g. a new house's log
+    radon or whether a pupil repeats), ``"mean"`` (its expectation: for Thai the probability of
+    repeating) or ``"linear"`` (the linear predictor). Returns (chain, draw, row) draws.
+    """
+    from .models import get_family
+
+    check_choice("scale", scale, SCALES)
+    family = get_family(str(idata.posterior.attrs.get("family", "?")))
+    if family.predict is None:
+        raise HierstanError(f"{family.name} has no predict")
+    frame = require_frame(newdata, "new data")
+    rng = np.random.default_rng(seed)
+    prediction = family.predict(idata, frame, rng)
+    values = {"linear": lambda: prediction.linear, "mean": lambda: prediction.mean(prediction.linear),
+              "outcome": lambda: prediction.draw(rng, prediction.linear)}[scale]()
+    chains, draws = idata.posterior.sizes["chain"], idata.posterior.sizes["draw"]
+    return xr.DataArray(np.asarray(values, dtype=float).reshape(chains, draws, len(frame)),
+                        dims=("chain", "draw", "row"), coords={"row": frame.index.to_numpy()},
+                        name=f"{outcome_name(idata)}_{scale}")
+
+
+def draws_of(values: xr.DataArray, *dims: str) -> np.ndarray:
+    """(chain, draw, ...) draws flattened to (samples, dims...)."""
+    array = values.transpose("chain", "draw", *dims).values
+    return array.reshape(-1, *array.shape[2:])
+
+
+def data_column(idata: az.InferenceData, role: str) -> str:
+    """The name the fit's data gave the column of ``role`` (outcome, group, predictor, ...)."""
+    return str(idata.posterior.attrs[f"column_{role}"])
+
+
+def group_draws(idata: az.InferenceData, labels: pd.Series, names: list[str],
+                new: Callable[[list[str]], dict[str, np.ndarray]] | None) -> dict[str, np.ndarray]:
+    """Draws (samples, rows, ...) of the group-level effects ``names`` for each row's group.
+
+    Groups of the fit keep their draws; ``new(unseen)`` draws each unseen group's effects from
+    the population, (samples, len(unseen), ...) per name. ``new`` is None where the variant has
+    no population (unpooled, separate)."""
+    post = idata.posterior
+    dim = post.attrs["group_dim"]
+    position = {str(label): i for i, label in enumerate(post[dim].values)}
+    labels = [str(label) for label in labels]
+    unseen = list(dict.fromkeys(label for label in labels if label not in position))
+    if unseen and new is None:
+        raise DataError(f"{dim} {unseen[0]!r} is not in the data, and the {post.attrs['variant']} variant "
+                        f"has no population distribution to draw a new {dim} from")
+    extra = new(unseen) if unseen else {}
+    slot = {**position, **{label: len(position) + i for i, label in enumerate(unseen)}}
+    index = np.array([slot[label] for label in labels], dtype=int)
+    found = {}
+    for name in names:
+        own = draws_of(post[name], dim)
+        found[name] = (np.concatenate([own, extra[name]], axis=1) if unseen else own)[:, index]
+    return found

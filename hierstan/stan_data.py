@@ -38,3 +38,10 @@ class StanData:
     def with_data(self, **changes: Any) -> StanData:
         """A copy whose Stan data has ``changes`` applied (e.g. ``prior_only=1``)."""
         return StanData(**{**self.__dict__, "data": {**self.data, **changes}})
+
+
+def column_attrs(**columns: str | list[str]) -> dict[str, str]:
+    """The data's column names as InferenceData attributes (``column_<role>``), so that
+    post-estimation reads new data by the names the fit was given."""
+    return {f"column_{role}": ",".join(name) if isinstance(name, list) else name
+            for role, name in columns.items()}

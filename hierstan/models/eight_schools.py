@@ -18,8 +18,9 @@ from matplotlib.figure import Figure
 from ..diagnostics import diagnose
 from ..errors import check_choice
 from ..family import Family
+from ..post_estimation import Prediction, data_column, draws_of, group_draws
 from ..programs import data_file
-from ..stan_data import DEFAULT_ADVICE, StanData
+from ..stan_data import DEFAULT_ADVICE, StanData, column_attrs
 from ..validation import label_column, numeric_column, prior_scales, require_columns, require_frame
 
 FAMILY = "eight_schools"
@@ -64,7 +65,8 @@ def stan_data(
         coords={"school": labels},
         dims={"theta": ["school"], "z_theta": ["school"], "y": ["school"], "sigma": ["school"]},
         constant={"sigma": errors, **scales},
-        attrs={"family": FAMILY, "variant": variant, "group_dim": "school"},
+        attrs={"family": FAMILY, "variant": variant, "group_dim": "school",
+               **column_attrs(outcome=outcome, group=group, sigma=sigma)},
         # at 0.8 the non-centered variant still diverges once or twice in 4000 draws
         adapt_delta=0.95,
         divergence_advice=(
@@ -122,7 +124,24 @@ def reproduce(out: Path, **options: Any) -> list[Path]:
     return written
 
 
+
+def _predict(idata: az.InferenceData, newdata: pd.DataFrame, rng: np.random.Generator) -> Prediction:
+    """A school's effect theta (a new school's from normal(mu, tau)); its estimate ~ normal(theta,
+    sigma) with the new rows' standard errors."""
+    post = idata.posterior
+    group, sigma = data_column(idata, "group"), data_column(idata, "sigma")
+    require_columns(newdata, [group, sigma], "new data")
+    errors = numeric_column(newdata, sigma, "new data", positive=True)
+
+    def new(unseen: list[str]) -> dict[str, np.ndarray]:
+        mu, tau = draws_of(post["mu"])[:, None], draws_of(post["tau"])[:, None]
+        return {"theta": mu + tau * rng.standard_normal((len(mu), len(unseen)))}
+
+    theta = group_draws(idata, newdata[group], ["theta"], new)["theta"]
+    return Prediction.normal(theta, errors)
+
+
 family = Family(name=FAMILY, description=DESCRIPTION, prepare=stan_data, load_data=load_data,
                 variants=VARIANTS, columns={"outcome": "y", "group": "school", "sigma": "sigma"},
-                priors=PRIORS, reproduce=reproduce)
+                priors=PRIORS, predict=_predict, reproduce=reproduce)
 fit = family.fit

@@ -22,8 +22,9 @@ from matplotlib.figure import Figure
 
 from ..errors import DataError, check_choice
 from ..family import Family
+from ..post_estimation import Prediction, data_column, draws_of, group_draws
 from ..programs import data_file
-from ..stan_data import StanData
+from ..stan_data import StanData, column_attrs
 from ..validation import (
     binary_column,
     category_column,
@@ -139,7 +140,8 @@ def stan_data(
         constant={"school_index": table["school"].to_numpy() - 1, "lrt": table["lrt"].to_numpy(),
                   "vr1": table["vr1"].to_numpy(), **scales},
         attrs={"family": FAMILY, "variant": variant, "standardise": int(standardise),
-               "group_dim": "school", "group_index": "school_index"},
+               "group_dim": "school", "group_index": "school_index",
+               **column_attrs(**{**COLUMNS, **columns})},
         adapt_delta=0.9,
     )
 
@@ -244,6 +246,32 @@ def reproduce(out: Path, **options: Any) -> list[Path]:
     return written
 
 
+
+def _predict(idata: az.InferenceData, newdata: pd.DataFrame, rng: np.random.Generator) -> Prediction:
+    """score ~ normal(mu, s) with mu and log(1 / s^2) = theta + phi * lrt as in the fit; a new
+    school's coefficients a ~ multi_normal(gamma, Sigma)."""
+    post = idata.posterior
+    columns = {role: data_column(idata, role) for role in COLUMNS}
+    frame = newdata.copy()
+    if columns["outcome"] not in frame:  # design() reads the outcome; predictions do not need it
+        frame[columns["outcome"]] = 0.0
+    table, _ = design(frame, **columns)
+
+    def new(unseen: list[str]) -> dict[str, np.ndarray]:
+        gamma = draws_of(post["gamma"], "coefficient")
+        L = np.linalg.cholesky(draws_of(post["Sigma"], "coefficient", "coefficient2"))
+        z = rng.standard_normal((len(gamma), len(unseen), len(COEFFICIENTS)))
+        return {"a": gamma[:, None] + np.einsum("sij,sgj->sgi", L, z)}
+
+    a = group_draws(idata, newdata[columns["group"]], ["a"], new)["a"]
+    lrt = table["lrt"].to_numpy()
+    linear = (a[..., 0] + a[..., 1] * lrt + a[..., 2] * table["vr1"].to_numpy()
+              + draws_of(post["beta"], "fixed") @ table[list(FIXED)].to_numpy().T)
+    scale = np.exp(-0.5 * (draws_of(post["theta"])[:, None] + draws_of(post["phi"])[:, None] * lrt))
+    return Prediction.normal(linear, scale)
+
+
 family = Family(name=FAMILY, description=DESCRIPTION, prepare=stan_data, load_data=load_data,
-                variants=VARIANTS, priors=PRIORS, columns=COLUMNS, simulate=simulate, reproduce=reproduce)
+                variants=VARIANTS, priors=PRIORS, columns=COLUMNS, simulate=simulate, predict=_predict,
+                reproduce=reproduce)
 fit = family.fit

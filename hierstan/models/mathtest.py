@@ -27,8 +27,9 @@ from scipy.optimize import minimize
 from ..errors import DataError, DataWarning, check_choice
 from ..family import Family
 from ..inference_data import outcome_name
+from ..post_estimation import Prediction, data_column, draws_of, group_draws
 from ..programs import data_file
-from ..stan_data import DEFAULT_ADVICE, StanData
+from ..stan_data import DEFAULT_ADVICE, StanData, column_attrs
 from ..validation import label_column, numeric_column, prior_scales, require_columns, require_frame
 from . import mathtest_gibbs
 
@@ -118,7 +119,8 @@ def stan_data(
         dims={"theta": ["school"], "theta_raw": ["school"], outcome: ["student"],
               "school_index": ["student"], "school_n": ["school"]},
         constant={"school_index": codes, "school_n": stats["n"].to_numpy(), **scales},
-        attrs={"family": FAMILY, "variant": variant, "group_dim": "school", "group_index": "school_index"},
+        attrs={"family": FAMILY, "variant": variant, "group_dim": "school", "group_index": "school_index",
+               **column_attrs(**names)},
         adapt_delta=0.95,
         divergence_advice=("use the non-centered variant (variant='noncentered'): with few students "
                            "per school the centered form has a funnel"
@@ -361,6 +363,23 @@ def reproduce(out: Path, **options: Any) -> list[Path]:
     return written
 
 
+
+def _predict(idata: az.InferenceData, newdata: pd.DataFrame, rng: np.random.Generator) -> Prediction:
+    """A school's mean theta (a new school's from normal(mu, tau^2 sigma^2)); a student's score
+    ~ normal(theta, sigma^2)."""
+    post = idata.posterior
+    group = data_column(idata, "group")
+    require_columns(newdata, [group], "new data")
+    sigma = np.sqrt(draws_of(post["sigma2"]))[:, None]
+
+    def new(unseen: list[str]) -> dict[str, np.ndarray]:
+        mu, tau2 = draws_of(post["mu"])[:, None], draws_of(post["tau2"])[:, None]
+        return {"theta": mu + np.sqrt(tau2) * sigma * rng.standard_normal((len(mu), len(unseen)))}
+
+    theta = group_draws(idata, newdata[group], ["theta"], new)["theta"]
+    return Prediction.normal(theta, sigma)
+
+
 family = Family(name=FAMILY, description=DESCRIPTION, prepare=stan_data, load_data=load_data,
-                variants=VARIANTS, priors=PRIORS, columns=COLUMNS, reproduce=reproduce)
+                variants=VARIANTS, priors=PRIORS, columns=COLUMNS, predict=_predict, reproduce=reproduce)
 fit = family.fit

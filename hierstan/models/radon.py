@@ -15,16 +15,21 @@ from typing import Any
 import arviz as az
 import numpy as np
 import pandas as pd
-import xarray as xr
 from matplotlib.figure import Figure
 
 from ..diagnostics import compare_loo
 from ..errors import DataError, check_choice
 from ..family import Family
 from ..inference_data import outcome_name
-from ..post_estimation import group_table
+from ..post_estimation import (
+    Prediction,
+    data_column,
+    draws_of,
+    group_draws,
+    group_table,
+)
 from ..programs import data_file
-from ..stan_data import DEFAULT_ADVICE, StanData
+from ..stan_data import DEFAULT_ADVICE, StanData, column_attrs
 from ..validation import label_column, numeric_column, prior_scales, require_columns, require_frame
 
 FAMILY = "radon"
@@ -127,7 +132,9 @@ def stan_data(
         constant={predictor: x, "county_index": codes, group_predictor: u, **scales},
         attrs={"family": FAMILY, "variant": variant, "parameterization": parameterization,
                "likelihood": "cells" if use_cells else "houses", "predictor": predictor,
-               "group_dim": "county", "group_index": "county_index"},
+               "group_dim": "county", "group_index": "county_index",
+               **column_attrs(outcome=outcome, predictor=predictor, group=group,
+                              group_predictor=group_predictor)},
         adapt_delta=0.95,
         divergence_advice=("use the non-centered parameterization (parameterization='noncentered')"
                            if parameterization == "centered" and variant in HIERARCHICAL
@@ -158,42 +165,6 @@ def simulate(J: int = 1000, N: int = 10_000, *, truth: dict[str, float] | None =
     labels = np.char.add("C", np.char.zfill(county.astype(str), len(str(J - 1))))
     frame = pd.DataFrame({"county": labels, "floor": floor, "log_radon": y})
     return frame, {**values, "alpha": alpha, "beta": beta}
-
-
-def predict(idata: az.InferenceData, x: float, county: str | None = None, *, log_uranium: float | None = None,
-            seed: int | None = None) -> xr.DataArray:
-    """Posterior predictive draws of the outcome for a new house with predictor value ``x``.
-
-    ``county`` names a county of the data; ``None`` means a county with no data, whose
-    intercept (and slope) are drawn from the population distribution (the group_predictor
-    variant then needs that county's ``log_uranium``). No refitting: uses the stored draws.
-    """
-    post = idata.posterior
-    variant = post.attrs["variant"]
-    rng = np.random.default_rng(seed)
-    shape = (post.sizes["chain"], post.sizes["draw"])
-    if county is not None:
-        if "county" in post["alpha"].dims and county not in post["county"].values:
-            raise DataError(f"county {county!r} is not in the data; pass county=None for a new county")
-        pick = {"county": county}
-        alpha = post["alpha"].sel(pick) if "county" in post["alpha"].dims else post["alpha"]
-        beta = post["beta"].sel(pick) if "county" in post["beta"].dims else post["beta"]
-    elif variant == "unpooled":
-        raise DataError("the unpooled variant has no population distribution to draw a new county from")
-    elif variant == "pooled":
-        alpha, beta = post["alpha"], post["beta"]
-    else:
-        if variant == "group_predictor":
-            if log_uranium is None:
-                raise DataError("a new county in the group_predictor variant needs its log_uranium")
-            center = post["gamma_0"] + post["gamma_1"] * log_uranium
-        else:
-            center = post["mu_alpha"]
-        alpha = center + post["sigma_alpha"] * rng.standard_normal(shape)
-        beta = (post["mu_beta"] + post["sigma_beta"] * rng.standard_normal(shape)
-                if variant == "varying_intercept_slope" else post["beta"])
-    mean = alpha + beta * x
-    return (mean + post["sigma_y"] * rng.standard_normal(shape)).rename("prediction")
 
 
 def shrinkage_plot(unpooled: az.InferenceData, hierarchical: az.InferenceData,
@@ -255,9 +226,43 @@ def reproduce(out: Path, **options: Any) -> list[Path]:
     return written
 
 
+
+def _predict(idata: az.InferenceData, newdata: pd.DataFrame, rng: np.random.Generator) -> Prediction:
+    """log radon ~ normal(alpha_county + beta_county * predictor, sigma_y); a new county's
+    intercept (and slope) drawn from the population, centred for ``group_predictor`` at
+    gamma_0 + gamma_1 * its county-level predictor."""
+    post = idata.posterior
+    variant = post.attrs["variant"]
+    group, predictor = data_column(idata, "group"), data_column(idata, "predictor")
+    level = data_column(idata, "group_predictor")
+    needed = [group, predictor] + ([level] if variant == "group_predictor" else [])
+    require_columns(newdata, needed, "new data")
+    x = numeric_column(newdata, predictor, "new data")
+    per_county = [name for name in ("alpha", "beta") if "county" in post[name].dims]
+
+    def new(unseen: list[str]) -> dict[str, np.ndarray]:
+        size = (post.sizes["chain"] * post.sizes["draw"], len(unseen))
+        if variant == "group_predictor":
+            u = pd.Series(numeric_column(newdata, level, "new data")).groupby(
+                newdata[group].astype(str).to_numpy()).first()[unseen].to_numpy()
+            centre = draws_of(post["gamma_0"])[:, None] + draws_of(post["gamma_1"])[:, None] * u
+        else:
+            centre = draws_of(post["mu_alpha"])[:, None]
+        drawn = {"alpha": centre + draws_of(post["sigma_alpha"])[:, None] * rng.standard_normal(size)}
+        if "beta" in per_county:
+            drawn["beta"] = (draws_of(post["mu_beta"])[:, None]
+                             + draws_of(post["sigma_beta"])[:, None] * rng.standard_normal(size))
+        return drawn
+
+    effects = group_draws(idata, newdata[group], per_county, None if variant == "unpooled" else new)
+    alpha = effects.get("alpha", draws_of(post["alpha"])[:, None])
+    beta = effects.get("beta", draws_of(post["beta"])[:, None])
+    return Prediction.normal(alpha + beta * x, draws_of(post["sigma_y"])[:, None])
+
+
 family = Family(name=FAMILY, description=DESCRIPTION, prepare=stan_data, load_data=load_data,
                 variants=VARIANTS, parameterizations=PARAMETERIZATIONS, priors=PRIORS,
                 columns={"outcome": "log_radon", "group": "county", "predictor": "floor",
                          "group_predictor": "log_uranium"},
-                simulate=simulate, reproduce=reproduce)
+                simulate=simulate, predict=_predict, reproduce=reproduce)
 fit = family.fit

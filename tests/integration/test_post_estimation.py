@@ -3,6 +3,7 @@
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import hierstan
@@ -45,3 +46,36 @@ def test_group_table_needs_a_hierstan_fit():
 
     with pytest.raises(hierstan.HierstanError, match="group dim"):
         hierstan.group_table(az.from_dict(posterior={"x": np.zeros((1, 5))}))
+
+
+def test_prediction_log_density_is_stans_log_lik(fitted):
+    """On the fit's own rows, the numpy prediction's log density at the observed outcome equals
+    the program's log_lik draw by draw: linear predictor and scale agree with the Stan code."""
+    family, idata = fitted
+    rows = family.load_data().iloc[:40]
+    prediction = family.predict(idata, rows, np.random.default_rng(0))
+    observed = rows[family.columns["outcome"]].to_numpy(dtype=float)
+    outcome = idata.posterior.attrs["outcome"]
+    stan = idata.log_likelihood[outcome]
+    stan = stan.values.reshape(-1, stan.shape[-1])[:, :40]
+    ours = prediction.log_density(observed, prediction.linear)
+    np.testing.assert_allclose(ours, stan, rtol=1e-8, atol=1e-10)
+
+
+def test_predict_known_and_new_groups(fitted):
+    family, idata = fitted
+    data = family.load_data()
+    group = family.columns["group"]
+    first = data.iloc[[0]]
+    unseen = data.iloc[[0, 0]].assign(**{group: "never-seen"})
+    rows = pd.concat([first, unseen], ignore_index=True)
+    linear = hierstan.predict(idata, rows, scale="linear", seed=1)
+    assert linear.dims == ("chain", "draw", "row") and linear.shape[-1] == 3
+    assert np.isfinite(linear.values).all()
+    # the unseen group's two identical rows share its drawn effects; it differs from the known group
+    np.testing.assert_array_equal(linear.isel(row=1), linear.isel(row=2))
+    assert not np.allclose(linear.isel(row=0), linear.isel(row=1))
+    outcome = hierstan.predict(idata, rows, seed=1)
+    assert outcome.shape == linear.shape and np.isfinite(outcome.values).all()
+    # seeded: the same seed, the same draws
+    np.testing.assert_array_equal(outcome, hierstan.predict(idata, rows, seed=1))

@@ -4,6 +4,7 @@ import warnings
 
 import arviz as az
 import numpy as np
+import pandas as pd
 import pytest
 
 import hierstan
@@ -90,16 +91,23 @@ def test_centered_agrees_or_says_why(variant, slope_nc):
 
 
 def test_prediction_known_and_new_county(slope_nc):
-    known = radon.predict(slope_nc, x=0, county="HENNEPIN", seed=1)
-    expected = slope_nc.posterior["alpha"].sel(county="HENNEPIN").mean()
-    assert float(known.mean()) == pytest.approx(float(expected), abs=0.05)
-    new = radon.predict(slope_nc, x=1, county=None, seed=1)
+    rows = pd.DataFrame({"county": ["HENNEPIN", "ATLANTIS"], "floor": [0.0, 1.0]})
+    draws = hierstan.predict(slope_nc, rows, seed=1)
     post = slope_nc.posterior
+    known, new = draws.isel(row=0), draws.isel(row=1)
+    assert float(known.mean()) == pytest.approx(float(post["alpha"].sel(county="HENNEPIN").mean()), abs=0.05)
+    # a county not in the data: intercept and slope from the population
     assert float(new.mean()) == pytest.approx(float((post["mu_alpha"] + post["mu_beta"]).mean()), abs=0.06)
     # a county with no data is less certain than a well-measured one
     assert float(new.std()) > float(known.std())
-    with pytest.raises(hierstan.DataError, match="not in the data"):
-        radon.predict(slope_nc, x=0, county="ATLANTIS")
+
+
+def test_unpooled_cannot_predict_a_new_county(data):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        unpooled = radon.fit(variant="unpooled", chains=1, draws=50, warmup=100, seed=1, progress=False)
+    with pytest.raises(hierstan.DataError, match="'ATLANTIS' is not in the data"):
+        hierstan.predict(unpooled, pd.DataFrame({"county": ["ATLANTIS"], "floor": [0.0]}))
 
 
 def test_group_table(slope_nc, data):
