@@ -10,7 +10,6 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import arviz as az
@@ -41,7 +40,6 @@ class Family:
     simulate: Callable[..., Any] | None = None
     # (idata, new data, generator) -> hierstan.post_estimation.Prediction
     predict: Callable[..., Any] | None = None
-    reproduce: Callable[..., list[Path]] | None = None
 
     @property
     def options(self) -> tuple[str, ...]:

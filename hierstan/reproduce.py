@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .models import FAMILIES
+from .reporting import REPORTS
 
 DEFAULT_SEED = 20261121
 
@@ -28,8 +29,8 @@ def reproduce(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for name, family in FAMILIES.items():
+    for name in FAMILIES:
         if families is None or name in families:
-            written += family.reproduce(out, engine=engine, seed=seed, chains=chains, draws=draws,
-                                        warmup=warmup, progress=progress)
+            written += REPORTS[name](out, engine=engine, seed=seed, chains=chains, draws=draws,
+                                     warmup=warmup, progress=progress)
     return written

@@ -6,16 +6,11 @@ tau ~ half-Cauchy(0, 5). ``noncentered`` (default) samples theta = mu + tau * z_
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import arviz as az
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 
-from ..diagnostics import diagnose
 from ..errors import check_choice
 from ..family import Family
 from ..post_estimation import Prediction, data_column, draws_of, group_draws
@@ -102,29 +97,6 @@ def running_mean_plot(idata: az.InferenceData, ax: Axes) -> Axes:
     return ax
 
 
-def reproduce(out: Path, **options: Any) -> list[Path]:
-    """Fit both variants and write the summary, diagnostics and plots into ``out``."""
-    fits = {variant: fit(variant=variant, **options) for variant in VARIANTS}
-    summary = pd.concat(
-        {v: az.summary(f, var_names=["mu", "tau", "theta"]) for v, f in fits.items()},
-        names=["variant", "parameter"],
-    )
-    diagnostics = pd.DataFrame({v: diagnose(f).as_series() for v, f in fits.items()})
-    written = [out / "eight_schools_summary.csv", out / "eight_schools_diagnostics.csv",
-               out / "eight_schools_diagnostics.md", out / "eight_schools_funnel.png",
-               out / "eight_schools_log_tau_running_mean.png"]
-    summary.to_csv(written[0])
-    diagnostics.to_csv(written[1])
-    written[2].write_text(diagnostics.to_markdown() + "\n")
-    for path, draw in ((written[3], funnel_plot), (written[4], running_mean_plot)):
-        figure = Figure(figsize=(10, 4), layout="constrained")
-        for ax, variant in zip(figure.subplots(1, 2, sharey=True), ("centered", "noncentered")):
-            draw(fits[variant], ax=ax)
-        figure.savefig(path, dpi=120)
-    return written
-
-
-
 def _predict(idata: az.InferenceData, newdata: pd.DataFrame, rng: np.random.Generator) -> Prediction:
     """A school's effect theta (a new school's from normal(mu, tau)); its estimate ~ normal(theta,
     sigma) with the new rows' standard errors."""
@@ -143,5 +115,5 @@ def _predict(idata: az.InferenceData, newdata: pd.DataFrame, rng: np.random.Gene
 
 family = Family(name=FAMILY, description=DESCRIPTION, prepare=stan_data, load_data=load_data,
                 variants=VARIANTS, columns={"outcome": "y", "group": "school", "sigma": "sigma"},
-                priors=PRIORS, predict=_predict, reproduce=reproduce)
+                priors=PRIORS, predict=_predict)
 fit = family.fit

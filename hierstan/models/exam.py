@@ -11,7 +11,6 @@ schools are ranked draw by draw on any of their three coefficients (:func:`leagu
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import arviz as az
@@ -228,25 +227,6 @@ def compare_variants(fits: dict[str, az.InferenceData]) -> pd.DataFrame:
     return pd.concat(summaries, axis=1)
 
 
-def reproduce(out: Path, **options: Any) -> list[Path]:
-    """Fit both variants; write the original-scale summary, the league table, the caterpillar
-    plot and the lkj vs bugs comparison."""
-    fits = {v: fit(variant=v, **options) for v in VARIANTS}
-    names = ["exam_summary.csv", "exam_league_table.csv", "exam_league_table.md", "exam_caterpillar.png",
-             "exam_lkj_vs_bugs.csv", "exam_lkj_vs_bugs.md"]
-    written = [out / name for name in names]
-    az.summary(fits["lkj"], var_names=SUMMARY, round_to="none").to_csv(written[0])
-    table = league_table(fits["lkj"])
-    table.to_csv(written[1], index=False)
-    written[2].write_text(table.to_markdown(index=False, floatfmt=".3g") + "\n")
-    caterpillar_plot(fits["lkj"]).savefig(written[3], dpi=120)
-    comparison = compare_variants(fits)
-    comparison.to_csv(written[4])
-    written[5].write_text(comparison.to_markdown(floatfmt=".4g") + "\n")
-    return written
-
-
-
 def _predict(idata: az.InferenceData, newdata: pd.DataFrame, rng: np.random.Generator) -> Prediction:
     """score ~ normal(mu, s) with mu and log(1 / s^2) = theta + phi * lrt as in the fit; a new
     school's coefficients a ~ multi_normal(gamma, Sigma)."""
@@ -272,6 +252,5 @@ def _predict(idata: az.InferenceData, newdata: pd.DataFrame, rng: np.random.Gene
 
 
 family = Family(name=FAMILY, description=DESCRIPTION, prepare=stan_data, load_data=load_data,
-                variants=VARIANTS, priors=PRIORS, columns=COLUMNS, simulate=simulate, predict=_predict,
-                reproduce=reproduce)
+                variants=VARIANTS, priors=PRIORS, columns=COLUMNS, simulate=simulate, predict=_predict)
 fit = family.fit

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import arviz as az
@@ -320,50 +319,6 @@ def shrinkage_plot(schools: pd.DataFrame, mu: float) -> Figure:
     return figure
 
 
-def _schools_markdown(schools: pd.DataFrame) -> str:
-    extremes = extreme_small_schools(schools)
-    lines = ["The most extreme raw means among the smallest schools (10% of schools by size) move the "
-             "most, because their raw means carry the least information:", ""]
-    for _, row in extremes.iterrows():
-        lines.append(f"- school {row['school']} ({row['n']} students): raw mean {row['raw_mean']:.2f}, "
-                     f"empirical Bayes {row['eb_mean']:.2f}, full Bayes {row['fb_mean']:.2f} "
-                     f"(shrinkage factor {row['fb_kappa']:.2f})")
-    table = schools.sort_values("raw_mean").set_index("school").astype({"n": str})
-    return ("\n".join(lines) + "\n\nAll schools, by raw mean. eb: empirical Bayes; fb: full Bayes in Stan "
-            "(posterior mean, 90% interval); kappa: shrinkage factor 1 / (1 + n tau^2), the weight of mu "
-            "in the school's mean.\n\n" + table.to_markdown(floatfmt=".2f") + "\n")
-
-
-def reproduce(out: Path, **options: Any) -> list[Path]:
-    """EB, full Bayes (both parameterizations) and Gibbs; write the summaries, the EB-vs-full-Bayes
-    comparison, the per-school table and the shrinkage plot."""
-    seed = options.get("seed")
-    fits = {v: fit(variant=v, **options) for v in VARIANTS}
-    chain = gibbs(seed=seed)
-    eb = empirical_bayes()
-    summary = pd.concat(
-        {**{f"stan_{v}": az.summary(f, var_names=["mu", "sigma2", "tau2", "lambda", "omega", "theta"])
-            for v, f in fits.items()},
-         "gibbs": az.summary(chain, var_names=["mu", "sigma2", "tau2", "lambda", "omega", "theta"])},
-        names=["method", "parameter"])
-    estimates = compare_estimates(eb, {"stan": fits["centered"], "gibbs": chain})
-    schools = compare_schools(eb, fits["centered"])
-    names = ["mathtest_summary.csv", "mathtest_estimates.csv", "mathtest_estimates.md",
-             "mathtest_schools.csv", "mathtest_schools.md", "mathtest_shrinkage.png"]
-    written = [out / name for name in names]
-    summary.to_csv(written[0])
-    estimates.to_csv(written[1])
-    written[2].write_text(estimates.to_markdown(floatfmt=".5g") + "\n\nEmpirical Bayes: maximum marginal "
-                          "likelihood, standard errors from its curvature. stan: full Bayes, centered "
-                          "program; gibbs: the original analysis's Gibbs sampler (same priors); mean, sd "
-                          "and Monte Carlo standard error of the posterior.\n")
-    schools.to_csv(written[3], index=False)
-    written[4].write_text(_schools_markdown(schools))
-    shrinkage_plot(schools, float(fits["centered"].posterior["mu"].mean())).savefig(written[5], dpi=120)
-    return written
-
-
-
 def _predict(idata: az.InferenceData, newdata: pd.DataFrame, rng: np.random.Generator) -> Prediction:
     """A school's mean theta (a new school's from normal(mu, tau^2 sigma^2)); a student's score
     ~ normal(theta, sigma^2)."""
@@ -381,5 +336,5 @@ def _predict(idata: az.InferenceData, newdata: pd.DataFrame, rng: np.random.Gene
 
 
 family = Family(name=FAMILY, description=DESCRIPTION, prepare=stan_data, load_data=load_data,
-                variants=VARIANTS, priors=PRIORS, columns=COLUMNS, predict=_predict, reproduce=reproduce)
+                variants=VARIANTS, priors=PRIORS, columns=COLUMNS, predict=_predict)
 fit = family.fit

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import string
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import arviz as az
@@ -281,27 +280,6 @@ def recovery_plot(fits: dict[str, az.InferenceData], true_w: pd.DataFrame, figur
     return figure
 
 
-def reproduce(out: Path, **options: Any) -> list[Path]:
-    """Fit every variant to the default simulation; write the summary and the recovery plot."""
-    data, true_w = simulate()
-    fits = {variant: fit(data, variant=variant, **options) for variant in VARIANTS}
-    truth = {f"w[{g}, {c}]": true_w.loc[g, c] for g in true_w.index for c in true_w.columns}
-    truth["sigma"] = NOISE_SD
-    shown = {"hierarchical": ["w", "mu_w", "tau", "sigma"]}
-    summary = pd.concat(
-        {v: az.summary(f, var_names=shown.get(v, ["w", "sigma"])) for v, f in fits.items()},
-        names=["variant", "parameter"],
-    )
-    # the truth next to each estimate; pooled w and the population parameters have none
-    summary.insert(0, "true", [truth.get(name, np.nan) for name in summary.index.get_level_values(1)])
-    written = [out / "multigroup_summary.csv", out / "multigroup_recovery.png"]
-    summary.to_csv(written[0])
-    figure = recovery_plot(fits, true_w, Figure(figsize=(10, 6), layout="constrained"))
-    figure.savefig(written[1], dpi=120)
-    return written
-
-
-
 def _predict(idata: az.InferenceData, newdata: pd.DataFrame, rng: np.random.Generator) -> Prediction:
     """y ~ normal(x' w_group, sigma); a new group's w ~ multi_normal(mu_w, diag(tau) Omega diag(tau))."""
     post = idata.posterior
@@ -327,5 +305,5 @@ def _predict(idata: az.InferenceData, newdata: pd.DataFrame, rng: np.random.Gene
 family = Family(name=FAMILY, description=DESCRIPTION, prepare=stan_data, load_data=load_data,
                 variants=VARIANTS, parameterizations=PARAMETERIZATIONS, priors=PRIORS,
                 columns={"outcome": "y", "group": "group", "predictors": "x1, x2, ..."},
-                simulate=simulate, predict=_predict, reproduce=reproduce)
+                simulate=simulate, predict=_predict)
 fit = family.fit

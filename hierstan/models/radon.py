@@ -9,7 +9,6 @@ statistics of the (county, predictor value) cells when that shrinks the work (``
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import arviz as az
@@ -17,10 +16,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..diagnostics import compare_loo
 from ..errors import DataError, check_choice
 from ..family import Family
-from ..inference_data import outcome_name
 from ..post_estimation import (
     Prediction,
     data_column,
@@ -183,50 +180,6 @@ def shrinkage_plot(unpooled: az.InferenceData, hierarchical: az.InferenceData,
     return figure
 
 
-def _houses(idata: az.InferenceData) -> pd.DataFrame:
-    """Per house (by position): county, houses in that county, predictor and outcome."""
-    outcome = outcome_name(idata)
-    predictor = idata.posterior.attrs["predictor"]
-    county = idata.posterior["county"].values[idata.constant_data["county_index"].values]
-    houses = pd.DataFrame({"county": county, predictor: idata.constant_data[predictor].values,
-                           outcome: idata.observed_data[outcome].values})
-    houses.insert(1, "county_n", houses.groupby("county")["county"].transform("size"))
-    return houses
-
-
-def _loo_markdown(loo: pd.DataFrame, flagged: pd.DataFrame) -> str:
-    text = loo.drop(columns=["weight"]).to_markdown() + "\n"
-    if len(flagged):
-        counts = flagged.groupby("model")["county_n"].describe()[["count", "max"]].astype(int)
-        text += ("\nHouses whose Pareto k is too high for PSIS-LOO to trust (all listed in "
-                 "radon_loo_pareto_k.csv): count per model, and the size of the largest county "
-                 "among them.\n\n"
-                 + counts.rename(columns={"count": "houses", "max": "largest county"}).to_markdown() + "\n")
-    return text
-
-
-def reproduce(out: Path, **options: Any) -> list[Path]:
-    """Fit every variant; write summaries, county tables, the LOO comparison and the shrinkage plot."""
-    fits = {variant: fit(variant=variant, **options) for variant in VARIANTS}
-    summary = pd.concat(
-        {v: az.summary(f, var_names=["~^z_"], filter_vars="regex") for v, f in fits.items()},
-        names=["variant", "parameter"])
-    counties = pd.concat({v: group_table(f) for v, f in fits.items() if v != "pooled"},
-                         names=["variant", "row"]).reset_index(level="row", drop=True)
-    loo, flagged = compare_loo(fits)
-    flagged = flagged.join(_houses(fits["varying_intercept"]), on="obs")
-    written = [out / "radon_summary.csv", out / "radon_counties.csv", out / "radon_loo.csv",
-               out / "radon_loo.md", out / "radon_loo_pareto_k.csv", out / "radon_shrinkage.png"]
-    summary.to_csv(written[0])
-    counties.to_csv(written[1])
-    loo.to_csv(written[2])
-    written[3].write_text(_loo_markdown(loo, flagged))
-    flagged.to_csv(written[4], index=False)
-    shrinkage_plot(fits["unpooled"], fits["varying_intercept"], fits["pooled"]).savefig(written[5], dpi=120)
-    return written
-
-
-
 def _predict(idata: az.InferenceData, newdata: pd.DataFrame, rng: np.random.Generator) -> Prediction:
     """log radon ~ normal(alpha_county + beta_county * predictor, sigma_y); a new county's
     intercept (and slope) drawn from the population, centred for ``group_predictor`` at
@@ -264,5 +217,5 @@ family = Family(name=FAMILY, description=DESCRIPTION, prepare=stan_data, load_da
                 variants=VARIANTS, parameterizations=PARAMETERIZATIONS, priors=PRIORS,
                 columns={"outcome": "log_radon", "group": "county", "predictor": "floor",
                          "group_predictor": "log_uranium"},
-                simulate=simulate, predict=_predict, reproduce=reproduce)
+                simulate=simulate, predict=_predict)
 fit = family.fit

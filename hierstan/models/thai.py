@@ -10,8 +10,6 @@ Per-pupil ``log_lik`` and ``y_rep`` are still generated, for PSIS-LOO and predic
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
-from typing import Any
 
 import arviz as az
 import numpy as np
@@ -20,7 +18,6 @@ import xarray as xr
 from matplotlib.figure import Figure
 from scipy.special import expit, log_expit
 
-from ..diagnostics import compare_loo
 from ..errors import DataError, DataWarning, check_choice
 from ..family import Family
 from ..inference_data import outcome_name
@@ -310,47 +307,6 @@ def probability_effects(idata: az.InferenceData) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis(["scale", "quantity"])
 
 
-def _pupils(idata: az.InferenceData) -> pd.DataFrame:
-    outcome = outcome_name(idata)
-    school = idata.posterior["school"].values[idata.constant_data["school_index"].values]
-    return pd.DataFrame({"school": school, outcome: idata.observed_data[outcome].values})
-
-
-def reproduce(out: Path, **options: Any) -> list[Path]:
-    """Fit every variant; write summaries, the LOO comparison with its Pareto-k problems,
-    probability-scale effects and the prior/posterior predictive and forest plots."""
-    fits = {v: fit(variant=v, prior=v == "random_slope", **options) for v in LOO_VARIANTS}
-    with warnings.catch_warnings():  # the dropped msesc rows are reported in the summary instead
-        warnings.simplefilter("ignore", DataWarning)
-        fits["covariates"] = fit(variant="covariates", pointwise=False, **options)  # not in the LOO
-    summary = pd.concat(
-        {v: az.summary(f, var_names=[n for n, da in f.posterior.data_vars.items() if "school" not in da.dims])
-         for v, f in fits.items()}, names=["variant", "parameter"])
-    loo, flagged = compare_loo({v: fits[v] for v in LOO_VARIANTS})
-    flagged = flagged.join(_pupils(fits["random_slope"]), on="obs")
-    effects = pd.concat({v: probability_effects(fits[v])
-                         for v in ("random_intercept", "random_slope", "slope_only")}, names=["variant"])
-    names = ["thai_summary.csv", "thai_loo.csv", "thai_loo.md", "thai_loo_pareto_k.csv",
-             "thai_probability_effects.csv", "thai_probability_effects.md", "thai_prior_predictive.png",
-             "thai_posterior_predictive.png", "thai_forest_pped.png"]
-    written = [out / name for name in names]
-    summary.to_csv(written[0])
-    loo.to_csv(written[1])
-    dropped = fits["covariates"].posterior.attrs["dropped_pupils"]
-    written[2].write_text(loo.drop(columns=["weight"]).to_markdown() + "\n\n"
-                          f"{len(flagged)} pupil(s) with Pareto k above ArviZ's threshold, listed in "
-                          f"thai_loo_pareto_k.csv. The covariates variant is not in the table: it drops "
-                          f"the {dropped} pupils whose school's msesc is missing.\n")
-    flagged.to_csv(written[3], index=False)
-    effects.to_csv(written[4])
-    written[5].write_text(effects.to_markdown() + "\n")
-    prior_predictive_plot(fits["random_slope"]).savefig(written[6], dpi=120)
-    posterior_predictive_plot(fits["random_slope"]).savefig(written[7], dpi=120)
-    forest_plot(fits["random_slope"]).savefig(written[8], dpi=120)
-    return written
-
-
-
 def _predict(idata: az.InferenceData, newdata: pd.DataFrame, rng: np.random.Generator) -> Prediction:
     """repeat ~ bernoulli(inv_logit(eta)); a new school's intercept and pped slope drawn from
     normal(mu_alpha, sigma_alpha) and normal(mu_beta, sigma_beta). ``mean`` is P(repeat)."""
@@ -383,5 +339,5 @@ def _predict(idata: az.InferenceData, newdata: pd.DataFrame, rng: np.random.Gene
 
 family = Family(name=FAMILY, description=DESCRIPTION, prepare=stan_data, load_data=load_data,
                 variants=VARIANTS, parameterizations=PARAMETERIZATIONS, priors=PRIORS,
-                columns=COLUMNS, predict=_predict, reproduce=reproduce)
+                columns=COLUMNS, predict=_predict)
 fit = family.fit

@@ -12,6 +12,7 @@ from reference.normal_hierarchy import grid_posterior
 from scipy import stats
 
 import hierstan
+import hierstan.reporting
 from hierstan.models import mathtest
 
 SEED = 3
@@ -132,7 +133,7 @@ def test_a_one_student_school(chain):
 def test_reproduce_writes_the_results(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        written = mathtest.reproduce(tmp_path, seed=SEED, progress=False)
+        written = hierstan.reporting.mathtest(tmp_path, seed=SEED, progress=False)
     assert {p.name for p in written} == {f"mathtest_{name}" for name in (
         "summary.csv", "estimates.csv", "estimates.md", "schools.csv", "schools.md", "shrinkage.png")}
     assert all(p.exists() for p in written)

@@ -10,6 +10,7 @@ import pytest
 from scipy import stats
 
 import hierstan
+import hierstan.reporting
 from hierstan.models import multigroup
 
 SEED = 11
@@ -196,7 +197,8 @@ def test_sigma_prior_switch(sigma_prior, prior):
 
 def test_reproduce_writes_summary_and_plot(tmp_path):
     with warnings.catch_warnings(record=True):  # 200 draws are too few for the diagnostics
-        written = multigroup.reproduce(tmp_path, seed=SEED, progress=False, chains=2, draws=200, warmup=200)
+        written = hierstan.reporting.multigroup(tmp_path, seed=SEED, progress=False, chains=2, draws=200,
+                                                warmup=200)
     assert [p.name for p in written] == ["multigroup_summary.csv", "multigroup_recovery.png"]
     summary = pd.read_csv(written[0], index_col=[0, 1])
     assert set(summary.index.get_level_values("variant")) == set(multigroup.VARIANTS)
