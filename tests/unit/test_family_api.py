@@ -61,3 +61,9 @@ def test_cli_list_shows_each_declaration():
     assert "parameterizations: noncentered (default), centered" in listing
     assert "columns: outcome=log_radon, group=county, predictor=floor" in listing
     assert "priors (bugs): coef_scale=100" in listing
+
+
+def test_every_family_has_a_report():
+    from hierstan.reporting import REPORTS
+
+    assert list(REPORTS) == list(FAMILIES)
