@@ -118,7 +118,7 @@ def _install_cmdstan(args: argparse.Namespace) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    main = argparse.ArgumentParser(prog="hierstan", description=__doc__)
+    main = argparse.ArgumentParser(prog="hierstan", description=__doc__.replace("``", ""))
     main.add_argument("--version", action="version", version=f"hierstan {__version__}")
     commands = main.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="list the models and their variants").set_defaults(run=_list)

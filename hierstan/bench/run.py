@@ -448,7 +448,7 @@ def write_benchmark(table: pd.DataFrame, out: Path, header: str, seconds: float)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="hierstan bench", description=__doc__,
+    parser = argparse.ArgumentParser(prog="hierstan bench", description=__doc__.replace("``", "`"),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
