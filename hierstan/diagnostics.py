@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import arviz as az
 import numpy as np
 import pandas as pd
 
+from .errors import warn_user
 from .stan_data import DEFAULT_ADVICE
 
 # Thresholds of Vehtari et al. (2021) and the Stan documentation
@@ -65,7 +65,7 @@ class DiagnosticReport:
 
     def warn(self) -> None:
         for problem in self.problems:
-            warnings.warn(problem, HierstanWarning, stacklevel=3)
+            warn_user(problem, HierstanWarning)
 
 
 def diagnose(idata: az.InferenceData) -> DiagnosticReport:

@@ -31,3 +31,17 @@ def check_choice(kind: str, value: str, choices) -> str:
     if value not in choices:
         raise UnknownNameError(f"unknown {kind} {value!r}; choose one of: {', '.join(choices)}")
     return value
+
+
+def warn_user(message: str, category: type[Warning]) -> None:
+    """``warnings.warn`` attributed to the first caller outside hierstan: the user's line, however
+    deep inside hierstan the problem is found."""
+    import os
+    import sys
+    import warnings
+
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level + 1)

@@ -13,7 +13,6 @@ deviations, so a Stan gradient costs O(schools), not O(students); per-student ``
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +22,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy.optimize import minimize
 
-from ..errors import DataError, DataWarning, check_choice
+from ..errors import DataError, DataWarning, check_choice, warn_user
 from ..family import Family
 from ..inference_data import outcome_name
 from ..post_estimation import Prediction, data_column, draws_of, group_draws
@@ -227,9 +226,8 @@ def empirical_bayes(data: pd.DataFrame | None = None, **columns: str) -> Empiric
     step = np.linalg.solve(-hessian[free, free], gradient[free])
     converged = result.success or bool(np.all(np.abs(step) < 1e-4 * np.sqrt(np.diag(covariance)[free])))
     if t < 1e-6:
-        warnings.warn("mathtest empirical Bayes: tau^2 is estimated at its boundary 0 (the school means "
-                      "vary no more than their sampling noise); it has no standard error", DataWarning,
-                      stacklevel=2)
+        warn_user("mathtest empirical Bayes: tau^2 is estimated at its boundary 0 (the school means "
+                  "vary no more than their sampling noise); it has no standard error", DataWarning)
     kappa = 1 / (1 + n * t)
     schools = pd.DataFrame({"school": prepared.coords["school"], "n": d["school_n"], "raw_mean": ybar,
                             "kappa": kappa, "eb_mean": ybar - kappa * (ybar - mu),

@@ -9,8 +9,6 @@ Per-pupil ``log_lik`` and ``y_rep`` are still generated, for PSIS-LOO and predic
 
 from __future__ import annotations
 
-import warnings
-
 import arviz as az
 import numpy as np
 import pandas as pd
@@ -18,7 +16,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 from scipy.special import expit, log_expit
 
-from ..errors import DataError, DataWarning, check_choice
+from ..errors import DataError, DataWarning, check_choice, warn_user
 from ..family import Family
 from ..inference_data import outcome_name
 from ..post_estimation import Prediction, data_column, draws_of, group_draws
@@ -134,8 +132,8 @@ def stan_data(
                        f"{dropped['schools']} schools, and the covariates variant cannot use them")
             if missing == "raise":
                 raise DataError(message + "; pass missing='drop' to fit the complete cases")
-            warnings.warn(f"{message}: fitting the {len(df) - dropped['pupils']} complete cases "
-                          "(missing='raise' refuses instead)", DataWarning, stacklevel=3)
+            warn_user(f"{message}: fitting the {len(df) - dropped['pupils']} complete cases "
+                      "(missing='raise' refuses instead)", DataWarning)
             keep = ~absent
     if schools is not None:
         keep &= _subset(labels, keep, schools, subset_seed, what)

@@ -67,3 +67,9 @@ def test_every_family_has_a_report():
     from hierstan.reporting import REPORTS
 
     assert list(REPORTS) == list(FAMILIES)
+
+
+def test_warnings_point_at_the_users_line():
+    with pytest.warns(hierstan.DataWarning) as caught:
+        FAMILIES["thai"].prepare(variant="covariates")
+    assert caught[0].filename == __file__
