@@ -21,12 +21,19 @@ from .inference_data import outcome_name
 from .post_estimation import group_table
 
 
+def _summary(idata: az.InferenceData, **options) -> pd.DataFrame:
+    """``az.summary`` without the rows of quantities fixed by construction (the unit diagonal of a
+    correlation matrix), whose sd of 1e-17 and R-hat say nothing."""
+    table = az.summary(idata, **options)
+    return table[~(table["sd"].abs() <= 1e-12 * np.maximum(1.0, table["mean"].abs()))]
+
+
 def eight_schools(out: Path, **options: Any) -> list[Path]:
     """Fit both variants and write the summary, diagnostics and plots into ``out``."""
     fits = {variant: models.eight_schools.fit(variant=variant, **options)
             for variant in models.eight_schools.VARIANTS}
     summary = pd.concat(
-        {v: az.summary(f, var_names=["mu", "tau", "theta"]) for v, f in fits.items()},
+        {v: _summary(f, var_names=["mu", "tau", "theta"]) for v, f in fits.items()},
         names=["variant", "parameter"],
     )
     diagnostics = pd.DataFrame({v: diagnose(f).as_series() for v, f in fits.items()})
@@ -71,7 +78,7 @@ def radon(out: Path, **options: Any) -> list[Path]:
     """Fit every variant; write summaries, county tables, the LOO comparison and the shrinkage plot."""
     fits = {variant: models.radon.fit(variant=variant, **options) for variant in models.radon.VARIANTS}
     summary = pd.concat(
-        {v: az.summary(f, var_names=["~^z_"], filter_vars="regex") for v, f in fits.items()},
+        {v: _summary(f, var_names=["~^z_"], filter_vars="regex") for v, f in fits.items()},
         names=["variant", "parameter"])
     counties = pd.concat({v: group_table(f) for v, f in fits.items() if v != "pooled"},
                          names=["variant", "row"]).reset_index(level="row", drop=True)
@@ -98,7 +105,7 @@ def multigroup(out: Path, **options: Any) -> list[Path]:
     truth["sigma"] = models.multigroup.NOISE_SD
     shown = {"hierarchical": ["w", "mu_w", "tau", "sigma"]}
     summary = pd.concat(
-        {v: az.summary(f, var_names=shown.get(v, ["w", "sigma"])) for v, f in fits.items()},
+        {v: _summary(f, var_names=shown.get(v, ["w", "sigma"])) for v, f in fits.items()},
         names=["variant", "parameter"],
     )
     # the truth next to each estimate; pooled w and the population parameters have none
@@ -126,7 +133,7 @@ def thai(out: Path, **options: Any) -> list[Path]:
         # not in the LOO
         fits["covariates"] = models.thai.fit(variant="covariates", pointwise=False, **options)
     summary = pd.concat(
-        {v: az.summary(f, var_names=[n for n, da in f.posterior.data_vars.items() if "school" not in da.dims])
+        {v: _summary(f, var_names=[n for n, da in f.posterior.data_vars.items() if "school" not in da.dims])
          for v, f in fits.items()}, names=["variant", "parameter"])
     loo, flagged = compare_loo({v: fits[v] for v in models.thai.LOO_VARIANTS})
     flagged = flagged.join(_pupils(fits["random_slope"]), on="obs")
@@ -159,7 +166,7 @@ def exam(out: Path, **options: Any) -> list[Path]:
     names = ["exam_summary.csv", "exam_league_table.csv", "exam_league_table.md", "exam_caterpillar.png",
              "exam_lkj_vs_bugs.csv", "exam_lkj_vs_bugs.md"]
     written = [out / name for name in names]
-    az.summary(fits["lkj"], var_names=models.exam.SUMMARY, round_to="none").to_csv(written[0])
+    _summary(fits["lkj"], var_names=models.exam.SUMMARY, round_to="none").to_csv(written[0])
     table = models.exam.league_table(fits["lkj"])
     table.to_csv(written[1], index=False)
     written[2].write_text(table.to_markdown(index=False, floatfmt=".3g") + "\n")
@@ -192,9 +199,9 @@ def mathtest(out: Path, **options: Any) -> list[Path]:
     chain = models.mathtest.gibbs(seed=seed)
     eb = models.mathtest.empirical_bayes()
     summary = pd.concat(
-        {**{f"stan_{v}": az.summary(f, var_names=["mu", "sigma2", "tau2", "lambda", "omega", "theta"])
+        {**{f"stan_{v}": _summary(f, var_names=["mu", "sigma2", "tau2", "lambda", "omega", "theta"])
             for v, f in fits.items()},
-         "gibbs": az.summary(chain, var_names=["mu", "sigma2", "tau2", "lambda", "omega", "theta"])},
+         "gibbs": _summary(chain, var_names=["mu", "sigma2", "tau2", "lambda", "omega", "theta"])},
         names=["method", "parameter"])
     estimates = models.mathtest.compare_estimates(eb, {"stan": fits["centered"], "gibbs": chain})
     schools = models.mathtest.compare_schools(eb, fits["centered"])

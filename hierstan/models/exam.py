@@ -224,7 +224,10 @@ def compare_variants(fits: dict[str, az.InferenceData]) -> pd.DataFrame:
     """Posterior mean and sd of the population quantities, variants side by side."""
     summaries = {name: az.summary(f, var_names=SUMMARY, kind="stats", round_to="none")[["mean", "sd"]]
                  for name, f in fits.items()}
-    return pd.concat(summaries, axis=1)
+    table = pd.concat(summaries, axis=1)
+    table.columns = [f"{name}_{statistic}" for name, statistic in table.columns]
+    # the unit diagonal of Omega: fixed by construction
+    return table[(table.filter(like="_sd") > 1e-12).any(axis=1)]
 
 
 def _predict(idata: az.InferenceData, newdata: pd.DataFrame, rng: np.random.Generator) -> Prediction:
