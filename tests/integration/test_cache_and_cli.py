@@ -62,10 +62,16 @@ def test_cli_list_info_fit(tmp_path):
     out = tmp_path / "eight.nc"
     csv = tmp_path / "my schools.csv"
     csv.write_text((ROOT / "data" / "eight_schools.csv").read_text())
+    summary = tmp_path / "summary.csv"
     fit = _python("-W", "ignore", "-m", "hierstan.cli", "fit", "eight-schools", "--data", str(csv),
-                  "--chains", "2", "--draws", "300", "--warmup", "300", "--seed", "4", "--out", str(out))
+                  "--chains", "2", "--draws", "300", "--warmup", "300", "--seed", "4", "--out", str(out),
+                  "--prior", "tau_scale=2.5", "--summary", str(summary))
     assert "theta[H]" in fit.stdout and "divergent transitions" in fit.stdout
-    assert az.from_netcdf(out).posterior.sizes["draw"] == 300
+    # the deviates are left out of the printed summary, not of the file
+    assert "z_theta" not in fit.stdout.split("(not shown")[0]
+    assert "z_theta[A]" in pd.read_csv(summary, index_col=0).index
+    idata = az.from_netcdf(out)
+    assert idata.posterior.sizes["draw"] == 300 and float(idata.constant_data["tau_scale"]) == 2.5
 
 
 def test_cli_reports_bad_input_without_a_trace(tmp_path):
