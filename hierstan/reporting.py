@@ -24,7 +24,9 @@ from .post_estimation import group_table
 def _summary(idata: az.InferenceData, **options) -> pd.DataFrame:
     """``az.summary`` without the rows of quantities fixed by construction (the unit diagonal of a
     correlation matrix), whose sd of 1e-17 and R-hat say nothing."""
-    table = az.summary(idata, **options)
+    with warnings.catch_warnings():  # R-hat and ESS of a constant divide 0 by 0
+        warnings.simplefilter("ignore", RuntimeWarning)
+        table = az.summary(idata, **options)
     return table[~(table["sd"].abs() <= 1e-12 * np.maximum(1.0, table["mean"].abs()))]
 
 
