@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import arviz as az
@@ -12,12 +13,14 @@ import pandas as pd
 
 from . import __version__
 from .cache import cache_dir
-from .diagnostics import diagnose
+from .diagnostics import HierstanWarning, diagnose
 from .engines import ENGINE_ENV, ENGINES, get_engine
-from .errors import HierstanError
+from .errors import DataWarning, HierstanError
 from .models import FAMILIES, get_family
 from .post_estimation import is_internal
 from .reproduce import DEFAULT_SEED, reproduce
+
+_default_show_warning = warnings.showwarning
 
 
 def _list(args: argparse.Namespace) -> None:
@@ -172,6 +175,14 @@ def parser() -> argparse.ArgumentParser:
     return main
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """hierstan's own warnings as one line each (a command has no user code to point at)."""
+    if issubclass(category, (HierstanWarning, DataWarning)):
+        print(f"hierstan: warning: {message}", file=sys.stderr)
+    else:
+        _default_show_warning(message, category, filename, lineno, file, line)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["bench"]:
@@ -180,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         bench(argv[1:])
         return 0
     args = parser().parse_args(argv)
+    warnings.showwarning = _show_warning
     try:
         args.run(args)
     except HierstanError as exc:
