@@ -18,7 +18,7 @@ from . import models
 from .diagnostics import compare_loo, diagnose
 from .errors import DataWarning
 from .inference_data import outcome_name
-from .post_estimation import group_table
+from .post_estimation import group_table, is_internal
 
 
 def _summary(idata: az.InferenceData, **options) -> pd.DataFrame:
@@ -80,7 +80,8 @@ def radon(out: Path, **options: Any) -> list[Path]:
     """Fit every variant; write summaries, county tables, the LOO comparison and the shrinkage plot."""
     fits = {variant: models.radon.fit(variant=variant, **options) for variant in models.radon.VARIANTS}
     summary = pd.concat(
-        {v: _summary(f, var_names=["~^z_"], filter_vars="regex") for v, f in fits.items()},
+        {v: _summary(f, var_names=[n for n in f.posterior.data_vars if not is_internal(n)])
+         for v, f in fits.items()},
         names=["variant", "parameter"])
     counties = pd.concat({v: group_table(f) for v, f in fits.items() if v != "pooled"},
                          names=["variant", "row"]).reset_index(level="row", drop=True)
