@@ -55,10 +55,10 @@ def stan_data(
     return StanData(
         program=f"eight_schools_{variant}",
         data={"J": len(df), "y": effects, "sigma": errors, **scales, "prior_only": 0},
-        outcome="y",
+        outcome=outcome,
         observed=effects,
         coords={"school": labels},
-        dims={"theta": ["school"], "z_theta": ["school"], "y": ["school"], "sigma": ["school"]},
+        dims={"theta": ["school"], "z_theta": ["school"], outcome: ["school"], "sigma": ["school"]},
         constant={"sigma": errors, **scales},
         attrs={"family": FAMILY, "variant": variant, "group_dim": "school",
                **column_attrs(outcome=outcome, group=group, sigma=sigma)},

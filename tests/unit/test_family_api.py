@@ -31,7 +31,7 @@ def test_outcome_and_group_columns_take_the_users_names(name):
     before = renamed.copy()
     prepared = family.prepare(renamed, outcome="resp", group="site")
     default = family.prepare(None)
-    assert prepared.outcome in ("resp", "y")  # eight schools' observed variable stays y
+    assert prepared.outcome == "resp" and prepared.dims["resp"] == default.dims[default.outcome]
     np.testing.assert_array_equal(prepared.observed, default.observed)
     assert renamed.equals(before)
 
