@@ -71,7 +71,8 @@ def test_cli_list_info_fit(tmp_path):
     assert "z_theta" not in fit.stdout.split("(not shown")[0]
     assert "z_theta[A]" in pd.read_csv(summary, index_col=0).index
     idata = az.from_netcdf(out)
-    assert idata.posterior.sizes["draw"] == 300 and idata.constant_data["tau_scale"].values.ravel().tolist() == [2.5]
+    assert idata.posterior.sizes["draw"] == 300
+    assert idata.constant_data["tau_scale"].values.ravel().tolist() == [2.5]
 
 
 def test_cli_reports_bad_input_without_a_trace(tmp_path):
