@@ -109,7 +109,7 @@ def predict(idata: az.InferenceData, newdata: pd.DataFrame, *, scale: str = "out
 
 def draws_of(values: xr.DataArray, *dims: str) -> np.ndarray:
     """(chain, draw, ...) draws flattened to (samples, dims...)."""
-    array = values.transpose("chain", "draw", *dims).values
+    array = values.transpose("chain", "draw", *dims, ...).values
     return array.reshape(-1, *array.shape[2:])
 
 
