@@ -208,8 +208,8 @@ def _predict(idata: az.InferenceData, newdata: pd.DataFrame, rng: np.random.Gene
         return drawn
 
     effects = group_draws(idata, newdata[group], per_county, None if variant == "unpooled" else new)
-    alpha = effects.get("alpha", draws_of(post["alpha"])[:, None])
-    beta = effects.get("beta", draws_of(post["beta"])[:, None])
+    alpha = effects["alpha"] if "alpha" in effects else draws_of(post["alpha"])[:, None]
+    beta = effects["beta"] if "beta" in effects else draws_of(post["beta"])[:, None]
     return Prediction.normal(alpha + beta * x, draws_of(post["sigma_y"])[:, None])
 
 

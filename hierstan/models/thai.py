@@ -323,7 +323,7 @@ def _predict(idata: az.InferenceData, newdata: pd.DataFrame, rng: np.random.Gene
                 + draws_of(post[f"sigma_{name}"])[:, None] * rng.standard_normal(size) for name in per_school}
 
     effects = group_draws(idata, newdata[group], per_school, new)
-    alpha = effects.get("alpha", draws_of(post["alpha"])[:, None])
+    alpha = effects["alpha"] if "alpha" in effects else draws_of(post["alpha"])[:, None]
     linear = np.broadcast_to(alpha, (alpha.shape[0], len(newdata))).copy()
     if slope:
         linear += effects["beta"] * numeric_column(newdata, pped, "new data")
