@@ -47,12 +47,14 @@ def group_table(idata: az.InferenceData, prob: float = 0.9) -> pd.DataFrame:
             continue
         others = [d for d in values.dims if d not in ("chain", "draw", dim)]
         flat = values.stack(column=others) if others else values.expand_dims(column=[None])
-        summary = {"mean": flat.mean(("chain", "draw")), names["low"]: flat.quantile(low, ("chain", "draw")),
-                   names["high"]: flat.quantile(high, ("chain", "draw"))}
+        sample = ("chain", "draw")
+        summary = {stat: array.transpose(dim, "column").values for stat, array in (
+            ("mean", flat.mean(sample)), (names["low"], flat.quantile(low, sample)),
+            (names["high"], flat.quantile(high, sample)))}
         for j, key in enumerate(flat["column"].values):
             label = name if key is None else f"{name}[{', '.join(map(str, np.atleast_1d(key)))}]"
-            for stat, array in summary.items():
-                table[f"{label}_{stat}"] = array.transpose(dim, "column").values[:, j]
+            for stat, values_by_group in summary.items():
+                table[f"{label}_{stat}"] = values_by_group[:, j]
     return table
 
 
