@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import warn_user
+from .post_estimation import is_internal
 from .stan_data import DEFAULT_ADVICE
 
 # Thresholds of Vehtari et al. (2021) and the Stan documentation
@@ -77,7 +78,9 @@ def diagnose(idata: az.InferenceData) -> DiagnosticReport:
     divergences = int(stats["diverging"].sum())
     hits = int((stats["tree_depth"] >= max_depth).sum())
     ebfmi = np.atleast_1d(az.bfmi(idata))
-    table = az.summary(idata, kind="diagnostics", round_to="none")
+    # report the user's parameters (alpha), not the sampler's coordinates they are built from (z_alpha)
+    shown = [name for name in idata.posterior.data_vars if not is_internal(name)]
+    table = az.summary(idata, var_names=shown, kind="diagnostics", round_to="none")
     report = DiagnosticReport(
         draws=int(stats.sizes["chain"] * stats.sizes["draw"]),
         divergences=divergences,

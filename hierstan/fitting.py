@@ -8,8 +8,9 @@ import arviz as az
 
 from .diagnostics import diagnose
 from .engines import SamplerSettings, get_engine
+from .errors import DataError
 from .inference_data import to_inference_data
-from .programs import load_program
+from .programs import Program, load_program
 from .stan_data import StanData
 
 
@@ -72,6 +73,7 @@ def sample(
     )
     chosen = get_engine(engine)
     program = load_program(stan_data.program)
+    _check_names(stan_data, program)
     posterior = chosen.sample(program, stan_data.data, settings)
     prior_draws = (
         chosen.sample(program, stan_data.with_data(prior_only=1).data, settings) if prior else None
@@ -79,3 +81,13 @@ def sample(
     idata = to_inference_data(stan_data, settings, posterior, prior_draws)
     diagnose(idata).warn()
     return idata
+
+
+def _check_names(stan_data: StanData, program: Program) -> None:
+    """Dims are named after the user's columns; one named like a variable of the fit would make
+    the InferenceData unbuildable after the sampling, so refuse it before."""
+    taken = program.outputs | set(stan_data.constant) | {stan_data.outcome}
+    clash = sorted(set(stan_data.coords) & taken)
+    if clash:
+        raise DataError(f"column name(s) {', '.join(map(repr, clash))} would name both a dimension "
+                        f"and a variable of the fit ({program.name}); rename the column(s)")

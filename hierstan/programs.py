@@ -15,6 +15,10 @@ from pathlib import Path
 from .errors import check_choice
 
 _PACKAGE = Path(__file__).resolve().parent
+_OUTPUT_BLOCK = re.compile(r"^(?:transformed )?parameters\s*\{|^generated quantities\s*\{", re.MULTILINE)
+# a declaration: [array[...]] type[<...>][[...]] name followed by ; or =
+_DECLARED = re.compile(r"^\s*(?:array\[[^\]]*\]\s*)?[a-z_]+(?:<[^;>]*>)?(?:\[[^\]]*\])?\s+(\w+)\s*[;=]",
+                       re.MULTILINE)
 _INCLUDE = re.compile(r"^[ \t]*#include[ \t]+[<\"]?([^>\"\s]+)[>\"]?[ \t]*$", re.MULTILINE)
 
 
@@ -42,6 +46,20 @@ class Program:
     @property
     def digest(self) -> str:
         return hashlib.sha256(self.code.encode()).hexdigest()
+
+    @property
+    def outputs(self) -> set[str]:
+        """Names declared in the blocks whose values are written out (parameters, transformed
+        parameters, generated quantities), local ones included: what a draw may be named."""
+        names: set[str] = set()
+        for block in _OUTPUT_BLOCK.finditer(self.code):
+            depth, start = 0, block.end()
+            for end in range(start, len(self.code)):
+                depth += {"{": 1, "}": -1}.get(self.code[end], 0)
+                if depth < 0:
+                    break
+            names.update(_DECLARED.findall(self.code[start:end]))
+        return names
 
 
 def program_names() -> list[str]:

@@ -58,7 +58,8 @@ def _houses(idata: az.InferenceData) -> pd.DataFrame:
     """Per house (by position): county, houses in that county, predictor and outcome."""
     outcome = outcome_name(idata)
     predictor = idata.posterior.attrs["predictor"]
-    county = idata.posterior["county"].values[idata.constant_data["county_index"].values]
+    dim, index = idata.posterior.attrs["group_dim"], idata.posterior.attrs["group_index"]
+    county = idata.posterior[dim].values[idata.constant_data[index].values]
     houses = pd.DataFrame({"county": county, predictor: idata.constant_data[predictor].values,
                            outcome: idata.observed_data[outcome].values})
     houses.insert(1, "county_n", houses.groupby("county")["county"].transform("size"))
@@ -120,10 +121,17 @@ def multigroup(out: Path, **options: Any) -> list[Path]:
     return written
 
 
+def _population(idata: az.InferenceData) -> list[str]:
+    """The variables without a value per group."""
+    dim = idata.posterior.attrs["group_dim"]
+    return [name for name, values in idata.posterior.data_vars.items() if dim not in values.dims]
+
+
 def _pupils(idata: az.InferenceData) -> pd.DataFrame:
     outcome = outcome_name(idata)
-    school = idata.posterior["school"].values[idata.constant_data["school_index"].values]
-    return pd.DataFrame({"school": school, outcome: idata.observed_data[outcome].values})
+    dim, index = idata.posterior.attrs["group_dim"], idata.posterior.attrs["group_index"]
+    school = idata.posterior[dim].values[idata.constant_data[index].values]
+    return pd.DataFrame({dim: school, outcome: idata.observed_data[outcome].values})
 
 
 def thai(out: Path, **options: Any) -> list[Path]:
@@ -136,8 +144,7 @@ def thai(out: Path, **options: Any) -> list[Path]:
         # not in the LOO
         fits["covariates"] = models.thai.fit(variant="covariates", pointwise=False, **options)
     summary = pd.concat(
-        {v: _summary(f, var_names=[n for n, da in f.posterior.data_vars.items() if "school" not in da.dims])
-         for v, f in fits.items()}, names=["variant", "parameter"])
+        {v: _summary(f, var_names=_population(f)) for v, f in fits.items()}, names=["variant", "parameter"])
     loo, flagged = compare_loo({v: fits[v] for v in models.thai.LOO_VARIANTS})
     flagged = flagged.join(_pupils(fits["random_slope"]), on="obs")
     effects = pd.concat({v: models.thai.probability_effects(fits[v])

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import DataError
+
 DEFAULT_ADVICE = "raise adapt_delta closer to 1 (e.g. adapt_delta=0.99)"
 
 
@@ -45,3 +47,12 @@ def column_attrs(**columns: str | list[str]) -> dict[str, str]:
     post-estimation reads new data by the names the fit was given."""
     return {f"column_{role}": ",".join(name) if isinstance(name, list) else name
             for role, name in columns.items()}
+
+
+def group_dim(column: str, others: tuple[str, ...], what: str) -> str:
+    """The dim of the groups, named after the user's group column (a fit of sites says "site"),
+    which must not be the name of one of the family's other dims."""
+    if column in (*others, "chain", "draw"):
+        raise DataError(f"{what}: the group column is named {column!r}, like a dimension of the "
+                        f"fit ({', '.join(others)}, chain, draw); rename the column")
+    return column

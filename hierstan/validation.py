@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
@@ -72,6 +73,47 @@ def label_column(df: pd.DataFrame, column: str, what: str, *, unique: bool = Fal
                 f"{sorted(map(str, repeated.unique()))} appear more than once"
             )
     return labels
+
+
+def _natural_key(label: str) -> tuple:
+    # clinic_2 before clinic_10: digit runs compare as numbers
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part)
+                 for part in re.split(r"(\d+)", label) if part)
+
+
+def group_codes(df: pd.DataFrame, column: str, what: str, *,
+                min_groups: int = 1) -> tuple[np.ndarray, list[str]]:
+    """0-based codes of the groups in ``column`` and their labels as text.
+
+    Groups are ordered by value for numbers, naturally for text (``clinic_2`` before
+    ``clinic_10``) and by category order for a Categorical, whose every category must have rows
+    (an empty group would be fitted from its prior alone). Labels that coincide as text (1 and
+    "1") are refused: they would become one coordinate.
+    """
+    labels = label_column(df, column, what)
+    if isinstance(labels.dtype, pd.CategoricalDtype):
+        unused = [c for c in labels.cat.categories if c not in set(labels)]
+        if unused:
+            raise DataError(f"{what}: group(s) {', '.join(map(repr, unused))} of column {column!r} "
+                            "have no rows; drop them (e.g. .cat.remove_unused_categories())")
+        codes, uniques = pd.factorize(labels, sort=True)
+        names = [str(u) for u in uniques]
+    else:
+        codes, uniques = pd.factorize(labels, sort=False)
+        names = [str(u) for u in uniques]
+        numeric = pd.api.types.is_numeric_dtype(labels) and not pd.api.types.is_bool_dtype(labels)
+        order = (np.argsort(np.asarray(uniques, dtype=float), kind="stable") if numeric
+                 else np.array(sorted(range(len(names)), key=lambda i: _natural_key(names[i])), int))
+        rank = np.empty(len(order), dtype=int)
+        rank[order] = np.arange(len(order))
+        codes, names = rank[codes], [names[i] for i in order]
+    if len(set(names)) < len(names):
+        seen = pd.Series(names)
+        raise DataError(f"{what}: labels of column {column!r} coincide as text: "
+                        f"{sorted(set(seen[seen.duplicated()]))} (e.g. 1 and '1')")
+    if len(names) < min_groups:
+        raise DataError(f"{what}: column {column!r} must hold at least {min_groups} groups, got {names}")
+    return np.asarray(codes, dtype=int), names
 
 
 def prior_scales(defaults: Mapping[str, float], given: Mapping[str, float] | None, *,

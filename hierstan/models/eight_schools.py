@@ -15,7 +15,7 @@ from ..errors import check_choice
 from ..family import Family
 from ..post_estimation import Prediction, data_column, draws_of, group_draws
 from ..programs import data_file
-from ..stan_data import DEFAULT_ADVICE, StanData, column_attrs
+from ..stan_data import DEFAULT_ADVICE, StanData, column_attrs, group_dim
 from ..validation import label_column, numeric_column, prior_scales, require_columns, require_frame
 
 FAMILY = "eight_schools"
@@ -49,6 +49,7 @@ def stan_data(
     df = load_data() if data is None else require_frame(data, what)
     require_columns(df, [group, outcome, sigma], what)
     labels = label_column(df, group, what, unique=True).astype(str).tolist()
+    dim = group_dim(group, (), what)
     effects = numeric_column(df, outcome, what)
     errors = numeric_column(df, sigma, what, positive=True)
     scales = prior_scales(PRIORS, priors)
@@ -57,10 +58,10 @@ def stan_data(
         data={"J": len(df), "y": effects, "sigma": errors, **scales, "prior_only": 0},
         outcome=outcome,
         observed=effects,
-        coords={"school": labels},
-        dims={"theta": ["school"], "z_theta": ["school"], outcome: ["school"], "sigma": ["school"]},
-        constant={"sigma": errors, **scales},
-        attrs={"family": FAMILY, "variant": variant, "group_dim": "school",
+        coords={dim: labels},
+        dims={"theta": [dim], "z_theta": [dim], outcome: [dim], sigma: [dim]},
+        constant={sigma: errors, **scales},
+        attrs={"family": FAMILY, "variant": variant, "group_dim": dim,
                **column_attrs(outcome=outcome, group=group, sigma=sigma)},
         # at 0.8 the non-centered variant still diverges once or twice in 4000 draws
         adapt_delta=0.95,
@@ -74,13 +75,13 @@ def stan_data(
 
 def funnel_plot(idata: az.InferenceData, ax: Axes, school: int = 0) -> Axes:
     """log tau against theta of one school, divergent draws marked: where the funnel bites."""
-    theta = idata.posterior["theta"].isel(school=school).values.ravel()
+    theta = draws_of(idata.posterior["theta"], idata.posterior.attrs["group_dim"])[:, school]
     log_tau = np.log(idata.posterior["tau"].values.ravel())
     divergent = idata.sample_stats["diverging"].values.ravel()
     ax.scatter(theta[~divergent], log_tau[~divergent], s=4, alpha=0.3, color="C0", label="draw")
     ax.scatter(theta[divergent], log_tau[divergent], s=12, color="C3",
                label=f"divergent ({divergent.sum()})")
-    label = idata.posterior["school"].values[school]
+    label = idata.posterior[idata.posterior.attrs["group_dim"]].values[school]
     ax.set(xlabel=f"theta[{label}]", ylabel="log tau", title=idata.posterior.attrs.get("variant"))
     ax.legend(loc="lower left")
     return ax

@@ -23,10 +23,11 @@ from ..errors import DataError, check_choice
 from ..family import Family
 from ..post_estimation import Prediction, data_column, draws_of, group_draws
 from ..programs import data_file
-from ..stan_data import StanData, column_attrs
+from ..stan_data import StanData, column_attrs, group_dim
 from ..validation import (
     binary_column,
     category_column,
+    group_codes,
     label_column,
     numeric_column,
     prior_scales,
@@ -60,8 +61,8 @@ def _school_level(df: pd.DataFrame, labels: pd.Series, column: str, what: str) -
     values = df[column].groupby(labels.to_numpy()).nunique()
     mixed = values.index[values > 1]
     if len(mixed):
-        raise DataError(f"{what}: column {column!r} is a school-level value, but school(s) "
-                        f"{', '.join(map(str, mixed[:5]))} have pupils with different values")
+        raise DataError(f"{what}: column {column!r} is a value per {labels.name}, but in "
+                        f"{labels.name} {', '.join(map(str, mixed[:5]))} pupils have different values")
 
 
 def design(data: pd.DataFrame | None = None, **columns: str) -> tuple[pd.DataFrame, pd.Index]:
@@ -79,7 +80,7 @@ def design(data: pd.DataFrame | None = None, **columns: str) -> tuple[pd.DataFra
     denom = category_column(df, names["school_denom"], SCHOOL_DENOMS, what)
     for column in ("school_gender", "school_denom"):
         _school_level(df, labels, names[column], what)
-    codes, schools = pd.factorize(labels, sort=True)
+    codes, schools = group_codes(df, names["group"], what)
     lrt = numeric_column(df, names["lrt"], what)
     table = pd.DataFrame({
         "school": codes + 1, "score": numeric_column(df, names["outcome"], what), "lrt": lrt,
@@ -117,6 +118,9 @@ def stan_data(
     scales = prior_scales(PRIORS[variant], priors)
     outcome = columns.get("outcome", COLUMNS["outcome"])
     y = table["score"].to_numpy()
+    group = columns.get("group", COLUMNS["group"])
+    dim = group_dim(group, ("coefficient", "coefficient2", "fixed", "pupil"), what="exam data")
+    index = f"{dim}_index"
     pupils = table.index.to_list() if table.index.is_unique else list(range(len(table)))
     return StanData(
         program=f"exam_{variant}",
@@ -127,19 +131,19 @@ def stan_data(
               "prior_only": 0},
         outcome=outcome,
         observed=y,
-        coords={"school": [str(s) for s in schools], "coefficient": list(COEFFICIENTS),
+        coords={dim: list(schools), "coefficient": list(COEFFICIENTS),
                 "coefficient2": list(COEFFICIENTS), "fixed": list(FIXED), "pupil": pupils},
-        dims={"a": ["school", "coefficient"], "a_std": ["school", "coefficient"], "gamma": ["coefficient"],
+        dims={"a": [dim, "coefficient"], "a_std": [dim, "coefficient"], "gamma": ["coefficient"],
               "gamma_std": ["coefficient"], "tau": ["coefficient"], "tau_std": ["coefficient"],
-              "z": ["coefficient", "school"], "beta": ["fixed"], "beta_std": ["fixed"],
+              "z": ["coefficient", dim], "beta": ["fixed"], "beta_std": ["fixed"],
               "Omega": ["coefficient", "coefficient2"], "Sigma": ["coefficient", "coefficient2"],
               "L_Omega": ["coefficient", "coefficient2"], "L_std": ["coefficient", "coefficient2"],
               "L_Sigma": ["coefficient", "coefficient2"], outcome: ["pupil"],
-              "school_index": ["pupil"], "lrt": ["pupil"], "vr1": ["pupil"]},
-        constant={"school_index": table["school"].to_numpy() - 1, "lrt": table["lrt"].to_numpy(),
+              index: ["pupil"], "lrt": ["pupil"], "vr1": ["pupil"]},
+        constant={index: table["school"].to_numpy() - 1, "lrt": table["lrt"].to_numpy(),
                   "vr1": table["vr1"].to_numpy(), **scales},
         attrs={"family": FAMILY, "variant": variant, "standardise": int(standardise),
-               "group_dim": "school", "group_index": "school_index",
+               "group_dim": dim, "group_index": index,
                **column_attrs(**{**COLUMNS, **columns})},
         adapt_delta=0.9,
     )
@@ -175,7 +179,8 @@ def simulate(truth: dict[str, Any] | None = None, *, data: pd.DataFrame | None =
 def school_ranks(idata: az.InferenceData, coefficient: str = "intercept") -> xr.DataArray:
     """Per draw, each school's rank on ``coefficient`` (one of :data:`COEFFICIENTS`): 1 = highest."""
     check_choice("ranking coefficient", coefficient, COEFFICIENTS)
-    values = idata.posterior["a"].sel(coefficient=coefficient).transpose("chain", "draw", "school")
+    dim = idata.posterior.attrs["group_dim"]
+    values = idata.posterior["a"].sel(coefficient=coefficient).transpose("chain", "draw", dim)
     # the position of each school when a draw's values are sorted from highest to lowest
     ranks = (-values.values).argsort(axis=-1).argsort(axis=-1) + 1
     return values.copy(data=ranks).rename(f"rank_{coefficient}")
@@ -185,12 +190,13 @@ def league_table(idata: az.InferenceData, coefficient: str = "intercept", top: i
     """One row per school, ordered by median rank: mean and median rank, 95% interval, and the
     probability of being in the top ``top`` and the bottom ``top``, from the per-draw ranks."""
     ranks = school_ranks(idata, coefficient)
-    schools = ranks.sizes["school"]
+    dim = idata.posterior.attrs["group_dim"]
+    schools = ranks.sizes[dim]
     if not 1 <= top <= schools:
-        raise DataError(f"top must be between 1 and the number of schools ({schools}), got {top}")
-    flat = ranks.stack(sample=("chain", "draw")).transpose("school", "sample").values
+        raise DataError(f"top must be between 1 and the number of groups ({schools}), got {top}")
+    flat = ranks.stack(sample=("chain", "draw")).transpose(dim, "sample").values
     table = pd.DataFrame({
-        "school": ranks["school"].values, "mean_rank": flat.mean(axis=1),
+        dim: ranks[dim].values, "mean_rank": flat.mean(axis=1),
         "median_rank": np.median(flat, axis=1),
         "rank_q025": np.quantile(flat, 0.025, axis=1, method="inverted_cdf"),
         "rank_q975": np.quantile(flat, 0.975, axis=1, method="inverted_cdf"),
@@ -209,9 +215,10 @@ def caterpillar_plot(idata: az.InferenceData, coefficient: str = "intercept") ->
     position = np.arange(1, len(table) + 1)
     ax.vlines(position, table["rank_q025"], table["rank_q975"], color="C0", lw=1.5, label="95% interval")
     ax.plot(position, table["median_rank"], "o", color="C0", ms=4, label="median rank")
-    ax.set_xticks(position, table["school"], fontsize=7, rotation=90)
+    dim = idata.posterior.attrs["group_dim"]
+    ax.set_xticks(position, table[dim], fontsize=7, rotation=90)
     ax.invert_yaxis()
-    ax.set(xlabel="school, by median rank", ylabel="rank (1 = highest)",
+    ax.set(xlabel=f"{dim}, by median rank", ylabel="rank (1 = highest)",
            title=f"School ranks on the {coefficient} coefficient ({idata.posterior.attrs['variant']})")
     ax.legend()
     return figure

@@ -27,8 +27,8 @@ from ..family import Family
 from ..inference_data import outcome_name
 from ..post_estimation import Prediction, data_column, draws_of, group_draws
 from ..programs import data_file
-from ..stan_data import DEFAULT_ADVICE, StanData, column_attrs
-from ..validation import label_column, numeric_column, prior_scales, require_columns, require_frame
+from ..stan_data import DEFAULT_ADVICE, StanData, column_attrs, group_dim
+from ..validation import group_codes, numeric_column, prior_scales, require_columns, require_frame
 from . import mathtest_gibbs
 
 FAMILY = "mathtest"
@@ -101,7 +101,9 @@ def stan_data(
                                                       if len(negative) > 5 else "")
         raise DataError(f"{what}: column {outcome!r} holds test scores and must be >= 0; "
                         f"row(s) {shown} are negative")
-    codes, ids = pd.factorize(label_column(df, school, what), sort=True)
+    codes, ids = group_codes(df, school, what)
+    dim = group_dim(school, ("student",), what)
+    index, sizes = f"{dim}_index", f"{dim}_n"
     stats = sufficient_statistics(y, codes, len(ids))
     scales = prior_scales(PRIORS, priors, locations=("nu",))
     students = df.index.to_list() if df.index.is_unique else list(range(len(df)))
@@ -113,11 +115,11 @@ def stan_data(
               "pointwise": int(pointwise), "prior_only": 0},
         outcome=outcome,
         observed=y,
-        coords={"school": [str(i) for i in ids], "student": students},
-        dims={"theta": ["school"], "theta_raw": ["school"], outcome: ["student"],
-              "school_index": ["student"], "school_n": ["school"]},
-        constant={"school_index": codes, "school_n": stats["n"].to_numpy(), **scales},
-        attrs={"family": FAMILY, "variant": variant, "group_dim": "school", "group_index": "school_index",
+        coords={dim: ids, "student": students},
+        dims={"theta": [dim], "theta_raw": [dim], outcome: ["student"], index: ["student"],
+              sizes: [dim]},
+        constant={index: codes, sizes: stats["n"].to_numpy(), **scales},
+        attrs={"family": FAMILY, "variant": variant, "group_dim": dim, "group_index": index,
                **column_attrs(**names)},
         adapt_delta=0.95,
         divergence_advice=("use the non-centered variant (variant='noncentered'): with few students "
@@ -229,7 +231,8 @@ def empirical_bayes(data: pd.DataFrame | None = None, **columns: str) -> Empiric
         warn_user("mathtest empirical Bayes: tau^2 is estimated at its boundary 0 (the school means "
                   "vary no more than their sampling noise); it has no standard error", DataWarning)
     kappa = 1 / (1 + n * t)
-    schools = pd.DataFrame({"school": prepared.coords["school"], "n": d["school_n"], "raw_mean": ybar,
+    dim = prepared.attrs["group_dim"]
+    schools = pd.DataFrame({dim: prepared.coords[dim], "n": d["school_n"], "raw_mean": ybar,
                             "kappa": kappa, "eb_mean": ybar - kappa * (ybar - mu),
                             "eb_sd": np.sqrt(s * t / (1 + n * t))})
     return EmpiricalBayes(
@@ -246,14 +249,15 @@ def school_table(idata: az.InferenceData) -> pd.DataFrame:
     """Per school, from a Stan or Gibbs fit: students, raw mean, posterior mean, sd and 90%
     interval of theta, and the posterior mean of the shrinkage factor kappa = 1 / (1 + n tau^2)
     (the weight of mu in E[theta | mu, sigma^2, tau^2, y])."""
-    outcome = outcome_name(idata)
-    n = idata.constant_data["school_n"].values
-    codes = idata.constant_data["school_index"].values
+    outcome, dim = outcome_name(idata), idata.posterior.attrs["group_dim"]
+    sizes = idata.constant_data[f"{dim}_n"]
+    codes = idata.constant_data[idata.posterior.attrs["group_index"]].values
+    n = sizes.values
     raw = np.bincount(codes, weights=idata.observed_data[outcome].values, minlength=len(n)) / n
     theta = idata.posterior["theta"]
-    kappa = 1 / (1 + idata.constant_data["school_n"] * idata.posterior["tau2"])
+    kappa = 1 / (1 + sizes * idata.posterior["tau2"])
     draws = ("chain", "draw")
-    return pd.DataFrame({"school": idata.posterior["school"].values, "n": n, "raw_mean": raw,
+    return pd.DataFrame({dim: idata.posterior[dim].values, "n": n, "raw_mean": raw,
                          "mean": theta.mean(draws).values, "sd": theta.std(draws).values,
                          "q05": theta.quantile(0.05, draws).values, "q95": theta.quantile(0.95, draws).values,
                          "kappa": kappa.mean(draws).values})
@@ -272,7 +276,8 @@ def compare_estimates(eb: EmpiricalBayes, fits: dict[str, az.InferenceData]) -> 
 def compare_schools(eb: EmpiricalBayes, idata: az.InferenceData) -> pd.DataFrame:
     """Per school: raw mean, EB mean and shrinkage, full-Bayes mean, 90% interval and shrinkage."""
     bayes = school_table(idata)
-    table = eb.schools[["school", "n", "raw_mean", "eb_mean", "kappa"]].rename(columns={"kappa": "eb_kappa"})
+    columns = [eb.schools.columns[0], "n", "raw_mean", "eb_mean", "kappa"]
+    table = eb.schools[columns].rename(columns={"kappa": "eb_kappa"})
     return table.assign(fb_mean=bayes["mean"], fb_q05=bayes["q05"], fb_q95=bayes["q95"],
                         fb_kappa=bayes["kappa"])
 
@@ -301,7 +306,7 @@ def shrinkage_plot(schools: pd.DataFrame, mu: float) -> Figure:
     left.axhline(mu, color="grey", lw=0.8, ls="--", label="complete pooling (mu)")
     for _, row in extreme_small_schools(schools).iterrows():
         low = row["raw_mean"] < mu
-        left.annotate(f"school {row['school']} (n={row['n']})", (row["raw_mean"], row["fb_mean"]),
+        left.annotate(f"{schools.columns[0]} {row.iloc[0]} (n={row['n']})", (row["raw_mean"], row["fb_mean"]),
                       xytext=(30 if low else -10, -30 if low else -45), textcoords="offset points",
                       fontsize=9, ha="left" if low else "right", arrowprops={"arrowstyle": "-", "lw": 0.6})
     left.set(xlabel="raw school mean", ylabel="estimated school mean",

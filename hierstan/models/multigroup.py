@@ -30,8 +30,8 @@ from matplotlib.figure import Figure
 from ..errors import DataError, check_choice
 from ..family import Family
 from ..post_estimation import Prediction, data_column, draws_of, group_draws
-from ..stan_data import DEFAULT_ADVICE, StanData, column_attrs
-from ..validation import label_column, numeric_column, prior_scales, require_columns, require_frame
+from ..stan_data import DEFAULT_ADVICE, StanData, column_attrs, group_dim
+from ..validation import group_codes, numeric_column, prior_scales, require_columns, require_frame
 
 FAMILY = "multigroup"
 DESCRIPTION = "G-group linear regression: pooled, separate or hierarchical coefficient vectors"
@@ -137,29 +137,6 @@ def _default_predictors(df: pd.DataFrame, what: str) -> list[str]:
     return predictors
 
 
-def _group_codes(df: pd.DataFrame, group: str, what: str) -> tuple[np.ndarray, list[str]]:
-    """0-based group codes and the labels they stand for.
-
-    Labels keep the order of their first appearance; a Categorical column keeps its category
-    order instead, and every category must have rows (an empty group would be fitted from the
-    prior alone, which is almost never what was meant).
-    """
-    labels = label_column(df, group, what)
-    categorical = isinstance(labels.dtype, pd.CategoricalDtype)
-    if categorical:
-        unused = [c for c in labels.cat.categories if c not in set(labels)]
-        if unused:
-            raise DataError(f"{what}: group(s) {', '.join(map(repr, unused))} of column {group!r} "
-                            "have no rows; drop them (e.g. .cat.remove_unused_categories())")
-    codes, uniques = pd.factorize(labels, sort=categorical)
-    names = [str(u) for u in uniques]
-    if len(names) < 2:
-        raise DataError(f"{what}: column {group!r} must hold at least 2 groups, got {names}")
-    if len(set(names)) < len(names):
-        raise DataError(f"{what}: labels of column {group!r} coincide as text: {names}")
-    return codes, names
-
-
 def stan_data(
     data: pd.DataFrame | None = None,
     *,
@@ -194,8 +171,8 @@ def stan_data(
     Returns
     -------
     StanData
-        Coordinates ``group`` (labels in order of first appearance, or category order for a
-        Categorical column), ``coefficient`` and ``coefficient2`` (predictor names, the second
+        Coordinates named after the group column (labels in natural order, or category order
+        for a Categorical column), ``coefficient`` and ``coefficient2`` (predictor names, the second
         for the rows of Omega) and ``obs`` (row position in ``data``).
     """
     check_choice("multigroup variant", variant, VARIANTS)
@@ -217,11 +194,12 @@ def stan_data(
         raise DataError(f"{what}: group {group!r}, predictors {predictors} and outcome {outcome!r} "
                         "must be distinct columns")
     require_columns(df, [group, *predictors, outcome], what)
-    codes, labels = _group_codes(df, group, what)
+    codes, labels = group_codes(df, group, what, min_groups=2)
+    dim = group_dim(group, ("coefficient", "coefficient2", "obs"), what)
     X = np.column_stack([numeric_column(df, c, what) for c in predictors])
     y = numeric_column(df, outcome, what)
     scales = prior_scales(PRIORS[variant], priors)
-    w_dims = ["coefficient"] if variant == "pooled" else ["group", "coefficient"]
+    w_dims = ["coefficient"] if variant == "pooled" else [dim, "coefficient"]
     return StanData(
         program=f"multigroup_{variant}",
         data={"N": len(df), "G": len(labels), "m": len(predictors), "X": X, "group": codes + 1,
@@ -229,18 +207,17 @@ def stan_data(
               **({"centered": int(parameterization == "centered")} if parameterization else {})},
         outcome=outcome,
         observed=y,
-        coords={"group": labels, "coefficient": predictors, "coefficient2": predictors,
+        coords={dim: labels, "coefficient": predictors, "coefficient2": predictors,
                 "obs": np.arange(len(df))},
-        dims={"w": w_dims, "w_raw": ["group", "coefficient"], "mu_w": ["coefficient"],
+        dims={"w": w_dims, "w_raw": [dim, "coefficient"], "mu_w": ["coefficient"],
               "tau": ["coefficient"], "L_Omega": ["coefficient", "coefficient2"],
               "Omega": ["coefficient", "coefficient2"], outcome: ["obs"],
-              "X": ["obs", "coefficient"], "group_index": ["obs"]},
-        # 0-based like every family's group_index (Stan's data has them 1-based); named so as not
-        # to clash with the dim "group"
-        constant={"X": X, "group_index": codes, **scales},
+              "X": ["obs", "coefficient"], f"{dim}_index": ["obs"]},
+        # 0-based like every family's group index (Stan's data has them 1-based)
+        constant={"X": X, f"{dim}_index": codes, **scales},
         attrs={"family": FAMILY, "variant": variant, "sigma_prior": sigma_prior,
-               "parameterization": parameterization, "group_dim": "group",
-               "group_index": "group_index",
+               "parameterization": parameterization, "group_dim": dim,
+               "group_index": f"{dim}_index",
                **column_attrs(outcome=outcome, group=group, predictors=predictors)},
         # two groups say little about an m x m covariance: its posterior reaches towards singular
         # Sigma, a funnel in mu_w; at 0.95 a centered fit of the default data diverged 12-21 times
@@ -261,8 +238,9 @@ def recovery_plot(fits: dict[str, az.InferenceData], true_w: pd.DataFrame, figur
         top, bottom = axes[:, column]
         for i, (variant, idata) in enumerate(fits.items()):
             w = idata.posterior["w"]
-            per_group = "group" in w.dims  # the pooled w belongs to every group alike
-            w = w.sel(group=label) if per_group else w
+            dim = idata.posterior.attrs["group_dim"]
+            per_group = dim in w.dims  # the pooled w belongs to every group alike
+            w = w.sel({dim: label}) if per_group else w
             low, high = w.quantile([0.05, 0.95], dim=("chain", "draw")).values
             mean = w.mean(dim=("chain", "draw")).values
             style = {"fmt": "o", "ms": 3, "capsize": 3, "color": f"C{i}", "label": f"{variant} (90%)"}

@@ -26,8 +26,8 @@ from ..post_estimation import (
     group_table,
 )
 from ..programs import data_file
-from ..stan_data import DEFAULT_ADVICE, StanData, column_attrs
-from ..validation import label_column, numeric_column, prior_scales, require_columns, require_frame
+from ..stan_data import DEFAULT_ADVICE, StanData, column_attrs, group_dim
+from ..validation import group_codes, numeric_column, prior_scales, require_columns, require_frame
 
 FAMILY = "radon"
 DESCRIPTION = "Minnesota radon: log radon by floor, 919 houses in 85 counties (Gelman & Hill)"
@@ -88,25 +88,21 @@ def stan_data(
     require_columns(df, needed, what)
     y = numeric_column(df, outcome, what)
     x = numeric_column(df, predictor, what)
-    labels = label_column(df, group, what)
-    if isinstance(labels.dtype, pd.CategoricalDtype):
-        unused = sorted(set(labels.cat.categories) - set(labels.unique()), key=str)
-        if unused:
-            raise DataError(f"{what}: column {group!r} has categories with no rows: {unused}")
-    codes, counties = pd.factorize(labels, sort=True)
-    counties = [str(c) for c in counties]
+    codes, counties = group_codes(df, group, what)
+    dim = group_dim(group, ("house",), what)
     u = np.zeros(len(counties))
     if variant == "group_predictor":
         level = pd.Series(numeric_column(df, group_predictor, what)).groupby(codes)
         varying = [counties[i] for i in np.flatnonzero(level.nunique().to_numpy() > 1)]
         if varying:
-            raise DataError(f"{what}: {group_predictor!r} must be constant within each county; "
+            raise DataError(f"{what}: {group_predictor!r} must be constant within each {group}; "
                             f"it varies in {varying[:5]}")
         u = level.first().to_numpy()
     table = cells(y, x, codes + 1)
     use_cells = likelihood == "cells" or (likelihood == "auto" and 2 * len(table) <= len(y))
     scales = prior_scales(PRIORS, priors)
-    county_dim = ["county"]
+    county_dim = [dim]
+    index = f"{dim}_index"
     houses = df.index.to_list() if df.index.is_unique else list(range(len(df)))
     vectors = {"varying_intercept_slope": ("alpha", "beta", "z_alpha", "z_beta"),
                "varying_intercept": ("alpha", "z_alpha"), "group_predictor": ("alpha", "z_alpha"),
@@ -123,13 +119,13 @@ def stan_data(
         },
         outcome=outcome,
         observed=y,
-        coords={"county": counties, "house": houses},
+        coords={dim: counties, "house": houses},
         dims={**{name: county_dim for name in vectors}, outcome: ["house"], predictor: ["house"],
-              "county_index": ["house"], group_predictor: county_dim},
-        constant={predictor: x, "county_index": codes, group_predictor: u, **scales},
+              index: ["house"], group_predictor: county_dim},
+        constant={predictor: x, index: codes, group_predictor: u, **scales},
         attrs={"family": FAMILY, "variant": variant, "parameterization": parameterization,
                "likelihood": "cells" if use_cells else "houses", "predictor": predictor,
-               "group_dim": "county", "group_index": "county_index",
+               "group_dim": dim, "group_index": index,
                **column_attrs(outcome=outcome, predictor=predictor, group=group,
                               group_predictor=group_predictor)},
         adapt_delta=0.95,
@@ -191,7 +187,7 @@ def _predict(idata: az.InferenceData, newdata: pd.DataFrame, rng: np.random.Gene
     needed = [group, predictor] + ([level] if variant == "group_predictor" else [])
     require_columns(newdata, needed, "new data")
     x = numeric_column(newdata, predictor, "new data")
-    per_county = [name for name in ("alpha", "beta") if "county" in post[name].dims]
+    per_county = [name for name in ("alpha", "beta") if post.attrs["group_dim"] in post[name].dims]
 
     def new(unseen: list[str]) -> dict[str, np.ndarray]:
         size = (post.sizes["chain"] * post.sizes["draw"], len(unseen))

@@ -21,9 +21,10 @@ from ..family import Family
 from ..inference_data import outcome_name
 from ..post_estimation import Prediction, data_column, draws_of, group_draws
 from ..programs import data_file
-from ..stan_data import DEFAULT_ADVICE, StanData, column_attrs
+from ..stan_data import DEFAULT_ADVICE, StanData, column_attrs, group_dim
 from ..validation import (
     binary_column,
+    group_codes,
     label_column,
     numeric_column,
     prior_scales,
@@ -138,7 +139,9 @@ def stan_data(
     if schools is not None:
         keep &= _subset(labels, keep, schools, subset_seed, what)
     rows = df.loc[keep]
-    codes, ids = pd.factorize(labels[keep], sort=True)
+    codes, ids = group_codes(rows, school, what)
+    dim = group_dim(school, ("pupil", "coefficient"), what)
+    index = f"{dim}_index"
     y = rows[outcome].to_numpy(dtype=int)
     X = np.column_stack([numeric_column(rows, c, what) for c in fixed]) if fixed else np.zeros((len(rows), 0))
     x_pped = rows[pped].to_numpy(dtype=float) if uses_pped else np.zeros(len(rows))
@@ -155,7 +158,7 @@ def stan_data(
     per_school = {"random_slope": ("alpha", "alpha_raw", "beta", "beta_raw"),
                   "slope_only": ("beta", "beta_raw")}.get(variant, ("alpha", "alpha_raw"))
     pupils = rows.index.to_list() if df.index.is_unique else list(np.flatnonzero(keep))
-    constant = {"school_index": codes, **({pped: x_pped} if uses_pped else {}),
+    constant = {index: codes, **({pped: x_pped} if uses_pped else {}),
                 **{c: X[:, k] for k, c in enumerate(fixed)}}
     return StanData(
         program=PROGRAMS[variant],
@@ -168,8 +171,8 @@ def stan_data(
               "pointwise": int(pointwise), "prior_only": 0},
         outcome=outcome,
         observed=y,
-        coords={"school": [str(i) for i in ids], "pupil": pupils, "coefficient": fixed},
-        dims={**{name: ["school"] for name in per_school}, outcome: ["pupil"],
+        coords={dim: ids, "pupil": pupils, "coefficient": fixed},
+        dims={**{name: [dim] for name in per_school}, outcome: ["pupil"],
               **({"beta": ["coefficient"]} if PROGRAMS[variant] == "thai_varying_intercept" else {}),
               **{name: ["pupil"] for name in constant}},
         constant={**constant, **scales},
@@ -177,7 +180,7 @@ def stan_data(
                "likelihood": "cells" if use_cells else "pupils", "cells": len(cells),
                "dropped_pupils": dropped["pupils"], "dropped_schools": dropped["schools"],
                "subset_schools": len(ids) if schools else 0, "subset_seed": subset_seed,
-               "group_dim": "school", "group_index": "school_index", **column_attrs(**names)},
+               "group_dim": dim, "group_index": index, **column_attrs(**names)},
         # random_slope: at 0.95, 1 divergence in 4000 draws for 1 of 5 seeds (in sigma_beta's far tail)
         adapt_delta=0.99 if variant == "random_slope" else 0.95,
         divergence_advice=("use the non-centered parameterization (parameterization='noncentered')"
@@ -197,15 +200,15 @@ def replicated_rates(idata: az.InferenceData, group: str = "posterior_predictive
 
 
 def _rates(idata: az.InferenceData, group: str) -> tuple[pd.DataFrame, np.ndarray]:
-    outcome = outcome_name(idata)
-    codes = idata.constant_data["school_index"].values
+    outcome, dim = outcome_name(idata), idata.posterior.attrs["group_dim"]
+    codes = idata.constant_data[idata.posterior.attrs["group_index"]].values
     order = np.argsort(codes, kind="stable")
     starts = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0])
     n = np.diff(np.r_[starts, len(codes)])
     replicated = idata[group][outcome].values.reshape(-1, len(codes))[:, order]
     rates = np.add.reduceat(replicated, starts, axis=1) / n
     observed = np.add.reduceat(idata.observed_data[outcome].values[order], starts) / n
-    return pd.DataFrame({"school": idata.posterior["school"].values, "n": n, "observed": observed,
+    return pd.DataFrame({dim: idata.posterior[dim].values, "n": n, "observed": observed,
                          "replicated_mean": rates.mean(axis=0),
                          "replicated_q05": np.quantile(rates, 0.05, axis=0),
                          "replicated_q95": np.quantile(rates, 0.95, axis=0)}), rates
@@ -252,8 +255,8 @@ def posterior_predictive_plot(idata: az.InferenceData) -> Figure:
 
 def forest_plot(idata: az.InferenceData) -> Figure:
     """Per-school pped effects (log-odds), 90% intervals, ordered by posterior mean."""
-    beta = idata.posterior["beta"]
-    if "school" not in beta.dims:
+    beta, dim = idata.posterior["beta"], idata.posterior.attrs["group_dim"]
+    if dim not in beta.dims:
         raise DataError("the forest plot needs per-school pped effects: the random_slope or "
                         "slope_only variant")
     mean = beta.mean(("chain", "draw")).values
@@ -266,8 +269,9 @@ def forest_plot(idata: az.InferenceData) -> Figure:
     ax.plot(rank, mean[order], "o", ms=1.5, color="C0", label="posterior mean")
     ax.axhline(float(idata.posterior["mu_beta"].mean()), color="C3", label="population mean mu_beta")
     ax.axhline(0.0, color="black", lw=0.8)
-    ax.set(xlabel="school, ordered by posterior mean", ylabel="pped effect (log-odds)",
-           title=f"Per-school effect of pre-primary education ({idata.posterior.attrs['variant']})")
+    pped = data_column(idata, "pped")
+    ax.set(xlabel=f"{dim}, ordered by posterior mean", ylabel=f"effect of {pped} (log-odds)",
+           title=f"Effect of {pped} per {dim} ({idata.posterior.attrs['variant']})")
     ax.legend()
     return figure
 
@@ -275,9 +279,9 @@ def forest_plot(idata: az.InferenceData) -> Figure:
 def probability_effects(idata: az.InferenceData) -> pd.DataFrame:
     """P(repeat | pped = 0), P(repeat | pped = 1) and their difference, computed draw by draw.
 
-    ``typical school``: a school at the centre of the population (intercept mu_alpha, or alpha in
+    ``typical group``: a school at the centre of the population (intercept mu_alpha, or alpha in
     slope_only; pped effect mu_beta, or beta in random_intercept): docs/models.md's quantity.
-    ``average school``: the average over the fitted schools of each school's probability, which
+    ``average group``: the average over the fitted schools of each school's probability, which
     differs because inv_logit is not linear. Neither is inv_logit of a coefficient on its own:
     inv_logit(beta) is not a probability of anything.
     """
@@ -289,17 +293,17 @@ def probability_effects(idata: az.InferenceData) -> pd.DataFrame:
     intercept = post["alpha"] if variant == "slope_only" else post["mu_alpha"]
     slope = post["beta"].isel(coefficient=0) if variant == "random_intercept" else post["mu_beta"]
     # each school's log-odds without and with pped (slope_only: one intercept for all)
+    dim, outcome, pped = post.attrs["group_dim"], outcome_name(idata), data_column(idata, "pped")
     eta0 = post["alpha"]
-    eta0, eta1 = xr.broadcast(eta0, eta0 + (post["beta"] if "school" in post["beta"].dims else slope))
+    eta0, eta1 = xr.broadcast(eta0, eta0 + (post["beta"] if dim in post["beta"].dims else slope))
+    without, with_ = f"P({outcome} | {pped}=0)", f"P({outcome} | {pped}=1)"
+    typical, average = "typical group", "average group"
     draws = {
-        ("typical school", "P(repeat | pped=0)"): expit(intercept),
-        ("typical school", "P(repeat | pped=1)"): expit(intercept + slope),
-        ("average school", "P(repeat | pped=0)"): expit(eta0).mean("school"),
-        ("average school", "P(repeat | pped=1)"): expit(eta1).mean("school"),
+        (typical, without): expit(intercept), (typical, with_): expit(intercept + slope),
+        (average, without): expit(eta0).mean(dim), (average, with_): expit(eta1).mean(dim),
     }
-    for scale in ("typical school", "average school"):
-        draws[(scale, "difference (1 - 0)")] = (draws[(scale, "P(repeat | pped=1)")]
-                                                - draws[(scale, "P(repeat | pped=0)")])
+    for scale in (typical, average):
+        draws[(scale, "difference (1 - 0)")] = draws[(scale, with_)] - draws[(scale, without)]
     rows = {key: {"mean": float(v.mean()), "q05": float(v.quantile(0.05)), "q95": float(v.quantile(0.95))}
             for key, v in draws.items()}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis(["scale", "quantity"])
@@ -315,7 +319,7 @@ def _predict(idata: az.InferenceData, newdata: pd.DataFrame, rng: np.random.Gene
     slope = variant in ("random_slope", "slope_only")
     pped = data_column(idata, "pped")
     require_columns(newdata, list(dict.fromkeys([group, *fixed, *([pped] if slope else [])])), "new data")
-    per_school = [name for name in ("alpha", "beta") if "school" in post[name].dims]
+    per_school = [name for name in ("alpha", "beta") if post.attrs["group_dim"] in post[name].dims]
 
     def new(unseen: list[str]) -> dict[str, np.ndarray]:
         size = (post.sizes["chain"] * post.sizes["draw"], len(unseen))

@@ -137,7 +137,7 @@ def test_reproduce_writes_every_result(tmp_path):
 
     # thai: pre-primary education lowers the chance of repeating (Hox, ch. 6)
     effects = read("thai_probability_effects.csv").set_index(["variant", "scale", "quantity"])
-    assert effects.loc[("random_slope", "typical school", "difference (1 - 0)"), "q95"] < 0
+    assert effects.loc[("random_slope", "typical group", "difference (1 - 0)"), "q95"] < 0
     assert set(read("thai_loo.csv", index_col=0).index) == {"intercept_only", "random_intercept",
                                                             "random_slope", "slope_only"}
 

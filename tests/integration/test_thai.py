@@ -30,7 +30,7 @@ def subset_fits():
 
 def test_random_slope_on_every_pupil_samples_cleanly():
     idata = _fit(variant="random_slope", pointwise=False)
-    assert idata.posterior.sizes["school"] == 411 and "log_likelihood" not in idata.groups()
+    assert idata.posterior.sizes["school_id"] == 411 and "log_likelihood" not in idata.groups()
     report = hierstan.diagnose(idata)
     assert report.divergences == 0, str(report)
     assert report.rhat_max <= 1.01, str(report)
@@ -79,14 +79,14 @@ def test_likelihood_forms_and_parameterizations_give_the_same_posterior():
 
 def test_layout_and_predictive_checks(subset_fits):
     idata = subset_fits["random_slope"]
-    assert idata.posterior["beta"].dims == ("chain", "draw", "school")
+    assert idata.posterior["beta"].dims == ("chain", "draw", "school_id")
     assert idata.log_likelihood["repeat"].dims == ("chain", "draw", "pupil")
     rates = thai.school_rates(idata)
     assert len(rates) == 60 and rates["n"].sum() == idata.observed_data["repeat"].size
     assert ((rates["replicated_q05"] <= rates["replicated_mean"])
             & (rates["replicated_mean"] <= rates["replicated_q95"])).all()
     # a school's observed rate is the mean of its pupils' outcomes
-    first = idata.constant_data["school_index"].values == 0
+    first = idata.constant_data["school_id_index"].values == 0
     assert rates["observed"].iloc[0] == pytest.approx(idata.observed_data["repeat"].values[first].mean())
     prior = thai.replicated_rates(idata, "prior_predictive")
     assert prior.shape == (4000, 60)
@@ -104,10 +104,10 @@ def test_probability_effects_are_computed_per_draw(subset_fits):
     post = idata.posterior
     p0 = 1 / (1 + np.exp(-post["mu_alpha"].values))
     p1 = 1 / (1 + np.exp(-(post["mu_alpha"] + post["mu_beta"]).values))
-    typical = table.loc["typical school"]
+    typical = table.loc["typical group"]
     assert typical.loc["P(repeat | pped=0)", "mean"] == pytest.approx(p0.mean())
     assert typical.loc["difference (1 - 0)", "q05"] == pytest.approx(np.quantile(p1 - p0, 0.05))
-    for scale in ("typical school", "average school"):
+    for scale in ("typical group", "average group"):
         rows = table.loc[scale]
         assert (rows["q05"] <= rows["mean"]).all() and (rows["mean"] <= rows["q95"]).all()
     with pytest.raises(hierstan.DataError, match="random_intercept, random_slope or slope_only"):

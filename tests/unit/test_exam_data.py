@@ -56,7 +56,7 @@ def test_bad_values_are_named(frame, column, value, message):
 def test_school_level_values_must_be_constant_within_a_school(frame):
     # row 10 is in school 1 (mixed, state); give one pupil a different school type
     for column, value in (("school_gender", "boys"), ("school_denom", "other")):
-        with pytest.raises(DataError, match=rf"{column}.*school\(s\) 1 have pupils with different values"):
+        with pytest.raises(DataError, match=rf"{column}.*in school 1 pupils have different values"):
             exam.stan_data(spoil(frame, column, 10, value))
 
 
@@ -95,7 +95,7 @@ def _posterior_of(a):
     schools = [f"s{j}" for j in range(a.shape[2])]
     idata = az.from_dict(posterior={"a": a}, dims={"a": ["school", "coefficient"]},
                          coords={"school": schools, "coefficient": list(exam.COEFFICIENTS)})
-    idata.posterior.attrs["variant"] = "lkj"
+    idata.posterior.attrs.update(variant="lkj", group_dim="school")
     return idata
 
 
@@ -130,5 +130,5 @@ def test_league_table_probabilities_match_the_ranks():
     # probabilities agree with the 95% intervals
     assert (table.loc[table["rank_q975"] <= 3, "p_top3"] >= 0.975).all()
     assert (table.loc[table["rank_q025"] > 3, "p_top3"] <= 0.025).all()
-    with pytest.raises(DataError, match="top must be between 1 and the number of schools"):
+    with pytest.raises(DataError, match="top must be between 1 and the number of groups"):
         exam.league_table(_posterior_of(a), top=11)

@@ -31,7 +31,11 @@ def test_outcome_and_group_columns_take_the_users_names(name):
     before = renamed.copy()
     prepared = family.prepare(renamed, outcome="resp", group="site")
     default = family.prepare(None)
-    assert prepared.outcome == "resp" and prepared.dims["resp"] == default.dims[default.outcome]
+    # the user's names label the outcome and the groups: the dim is "site", not the family's own
+    rows = default.dims[default.outcome]
+    assert prepared.outcome == "resp" and prepared.attrs["group_dim"] == "site"
+    assert prepared.dims["resp"] == [("site" if d == default.attrs["group_dim"] else d) for d in rows]
+    assert prepared.coords["site"] == default.coords[default.attrs["group_dim"]]
     np.testing.assert_array_equal(prepared.observed, default.observed)
     assert renamed.equals(before)
 

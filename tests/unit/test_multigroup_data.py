@@ -139,12 +139,12 @@ def test_own_columns_priors_and_predictor_order(frame):
     assert single.coords["coefficient"] == ["dose"]
 
 
-def test_group_labels_in_order_of_first_appearance(frame):
+def test_group_labels_in_natural_order_whatever_the_row_order(frame):
     # b's rows first, shuffled, with the original (now unordered) index
     shuffled = frame.iloc[::-1].sample(frac=1.0, random_state=4)
     shuffled = pd.concat([shuffled[shuffled["group"] == "b"].head(1), shuffled[1:]])
     prepared = multigroup.stan_data(shuffled)
-    assert shuffled["group"].iloc[0] == "b" and prepared.coords["group"] == ["b", "a"]
+    assert shuffled["group"].iloc[0] == "b" and prepared.coords["group"] == ["a", "b"]
     # every row's index points at its own label, and X and y keep the row order
     labels = np.array(prepared.coords["group"])[prepared.data["group"] - 1]
     np.testing.assert_array_equal(labels, shuffled["group"])
@@ -153,7 +153,7 @@ def test_group_labels_in_order_of_first_appearance(frame):
 
 def test_numeric_labels_and_categorical_order(frame):
     numbered = frame.assign(group=np.where(frame["group"] == "a", 20, 10))
-    assert multigroup.stan_data(numbered).coords["group"] == ["20", "10"]
+    assert multigroup.stan_data(numbered).coords["group"] == ["10", "20"]  # by value
     ordered = frame.assign(group=pd.Categorical(frame["group"], categories=["b", "a"]))
     prepared = multigroup.stan_data(ordered)
     assert prepared.coords["group"] == ["b", "a"]

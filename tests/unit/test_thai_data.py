@@ -26,8 +26,8 @@ def _prepare(data=None, **arguments):
 def test_shipped_data_and_labels(frame):
     prepared = _prepare(variant="random_slope")
     assert prepared.data["N"] == 8582 and prepared.data["J"] == 411
-    assert prepared.coords["school"][0] == str(frame["school_id"].min())
-    assert prepared.dims["alpha"] == ["school"] and prepared.dims["repeat"] == ["pupil"]
+    assert prepared.coords["school_id"][0] == str(frame["school_id"].min())
+    assert prepared.dims["alpha"] == ["school_id"] and prepared.dims["repeat"] == ["pupil"]
     assert prepared.attrs["likelihood"] == "cells"
 
 
@@ -72,9 +72,9 @@ def test_school_subset_is_seeded(frame):
     first = _prepare(frame, schools=19, subset_seed=3)
     again = _prepare(frame, schools=19, subset_seed=3)
     other = _prepare(frame, schools=19, subset_seed=4)
-    assert first.data["J"] == 19 and first.coords["school"] == again.coords["school"]
-    assert first.coords["school"] != other.coords["school"]
-    chosen = frame["school_id"].astype(str).isin(first.coords["school"])
+    assert first.data["J"] == 19 and first.coords["school_id"] == again.coords["school_id"]
+    assert first.coords["school_id"] != other.coords["school_id"]
+    chosen = frame["school_id"].astype(str).isin(first.coords["school_id"])
     assert first.data["N"] == chosen.sum()
     with pytest.raises(hierstan.DataError, match="subset of 412 schools, but the data have only 411"):
         thai.stan_data(frame, schools=412)
