@@ -10,6 +10,7 @@ from .diagnostics import diagnose
 from .engines import SamplerSettings, get_engine
 from .errors import DataError
 from .inference_data import to_inference_data
+from .post_estimation import add_pointwise
 from .programs import Program, load_program
 from .stan_data import StanData
 
@@ -79,6 +80,8 @@ def sample(
         chosen.sample(program, stan_data.with_data(prior_only=1).data, settings) if prior else None
     )
     idata = to_inference_data(stan_data, settings, posterior, prior_draws)
+    if stan_data.rows is not None and "log_likelihood" not in idata.groups():
+        add_pointwise(idata, stan_data.rows, seed=settings.seed)
     diagnose(idata).warn()
     return idata
 

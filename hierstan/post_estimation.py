@@ -109,6 +109,37 @@ def predict(idata: az.InferenceData, newdata: pd.DataFrame, *, scale: str = "out
                         name=f"{outcome_name(idata)}_{scale}")
 
 
+def add_pointwise(idata: az.InferenceData, rows: pd.DataFrame, *, seed: int | None = None) -> None:
+    """Add the pointwise log-likelihood and replicated outcomes of the fitted ``rows`` (the
+    log_likelihood, posterior_predictive and, with prior draws, prior_predictive groups),
+    computed from the draws in numpy with the family's predict: cheaper than a program writing
+    them (CmdStan writes each value as text), and the same values (tests compare them)."""
+    from .models import get_family
+
+    family = get_family(str(idata.posterior.attrs["family"]))
+    outcome = outcome_name(idata)
+    observed = idata.observed_data[outcome]
+    rng = np.random.default_rng(seed)
+
+    def per_row(values: np.ndarray, draws: xr.Dataset) -> xr.Dataset:
+        shape = (draws.sizes["chain"], draws.sizes["draw"], observed.size)
+        array = xr.DataArray(np.asarray(values, dtype=float).reshape(shape),
+                             dims=("chain", "draw", *observed.dims),
+                             coords={"chain": draws["chain"], "draw": draws["draw"], **observed.coords})
+        return xr.Dataset({outcome: array})
+
+    groups = {}
+    posterior = family.predict(idata, rows, rng)
+    groups["log_likelihood"] = per_row(posterior.log_density(observed.values, posterior.linear),
+                                       idata.posterior)
+    groups["posterior_predictive"] = per_row(posterior.draw(rng, posterior.linear), idata.posterior)
+    if "prior" in idata.groups():
+        draws = idata.prior.assign_attrs(idata.posterior.attrs)
+        prior = family.predict(az.InferenceData(posterior=draws), rows, rng)
+        groups["prior_predictive"] = per_row(prior.draw(rng, prior.linear), idata.prior)
+    idata.add_groups(groups)
+
+
 def draws_of(values: xr.DataArray, *dims: str) -> np.ndarray:
     """(chain, draw, ...) draws flattened to (samples, dims...)."""
     array = values.transpose("chain", "draw", *dims, ...).values

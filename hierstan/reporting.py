@@ -31,12 +31,12 @@ def _summary(idata: az.InferenceData, **options) -> pd.DataFrame:
 
 
 def eight_schools(out: Path, **options: Any) -> list[Path]:
-    """Fit both variants and write the summary, diagnostics and plots into ``out``."""
-    fits = {variant: models.eight_schools.fit(variant=variant, **options)
-            for variant in models.eight_schools.VARIANTS}
+    """Fit both parameterizations and write the summary, diagnostics and plots into ``out``."""
+    fits = {form: models.eight_schools.fit(parameterization=form, **options)
+            for form in models.eight_schools.PARAMETERIZATIONS}
     summary = pd.concat(
         {v: _summary(f, var_names=["mu", "tau", "theta"]) for v, f in fits.items()},
-        names=["variant", "parameter"],
+        names=["parameterization", "parameter"],
     )
     diagnostics = pd.DataFrame({v: diagnose(f).as_series() for v, f in fits.items()})
     written = [out / "eight_schools_summary.csv", out / "eight_schools_diagnostics.csv",
@@ -48,8 +48,8 @@ def eight_schools(out: Path, **options: Any) -> list[Path]:
     for path, draw in ((written[3], models.eight_schools.funnel_plot),
                        (written[4], models.eight_schools.running_mean_plot)):
         figure = Figure(figsize=(10, 4), layout="constrained")
-        for ax, variant in zip(figure.subplots(1, 2, sharey=True), ("centered", "noncentered")):
-            draw(fits[variant], ax=ax)
+        for ax, form in zip(figure.subplots(1, 2, sharey=True), ("centered", "noncentered")):
+            draw(fits[form], ax=ax)
         figure.savefig(path, dpi=120)
     return written
 
@@ -142,7 +142,7 @@ def thai(out: Path, **options: Any) -> list[Path]:
     with warnings.catch_warnings():  # the dropped msesc rows are reported in the summary instead
         warnings.simplefilter("ignore", DataWarning)
         # not in the LOO
-        fits["covariates"] = models.thai.fit(variant="covariates", pointwise=False, **options)
+        fits["covariates"] = models.thai.fit(variant="covariates", **options)
     summary = pd.concat(
         {v: _summary(f, var_names=_population(f)) for v, f in fits.items()}, names=["variant", "parameter"])
     loo, flagged = compare_loo({v: fits[v] for v in models.thai.LOO_VARIANTS})
@@ -205,7 +205,8 @@ def mathtest(out: Path, **options: Any) -> list[Path]:
     """EB, full Bayes (both parameterizations) and Gibbs; write the summaries, the EB-vs-full-Bayes
     comparison, the per-school table and the shrinkage plot."""
     seed = options.get("seed")
-    fits = {v: models.mathtest.fit(variant=v, **options) for v in models.mathtest.VARIANTS}
+    fits = {form: models.mathtest.fit(parameterization=form, **options)
+            for form in models.mathtest.PARAMETERIZATIONS}
     chain = models.mathtest.gibbs(seed=seed)
     eb = models.mathtest.empirical_bayes()
     summary = pd.concat(

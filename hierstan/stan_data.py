@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from .errors import DataError
 
@@ -16,9 +17,11 @@ DEFAULT_ADVICE = "raise adapt_delta closer to 1 (e.g. adapt_delta=0.99)"
 class StanData:
     """Stan data plus the labels that turn raw draws into labelled InferenceData.
 
-    Every hierstan program names its pointwise log-likelihood ``log_lik`` and its replicated
-    outcome ``y_rep``; in InferenceData both are stored under ``outcome``, the observed
-    variable's name, as ArviZ expects for LOO and predictive checks.
+    The pointwise log-likelihood and replicated outcome of the fitted ``rows`` are computed from
+    the draws in numpy, through the family's ``predict``; a program writes them as ``log_lik``
+    and ``y_rep`` only when its data flag ``pointwise`` is 1 (a check of that numpy code). In
+    InferenceData both are stored under ``outcome``, the observed variable's name, as ArviZ
+    expects for LOO and predictive checks.
     """
 
     program: str
@@ -36,6 +39,8 @@ class StanData:
     adapt_delta: float = 0.8
     # what to suggest when the sampler reports divergences
     divergence_advice: str = DEFAULT_ADVICE
+    # the validated rows the likelihood covers, in the user's column names (a copy)
+    rows: pd.DataFrame | None = None
 
     def with_data(self, **changes: Any) -> StanData:
         """A copy whose Stan data has ``changes`` applied (e.g. ``prior_only=1``)."""

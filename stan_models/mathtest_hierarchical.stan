@@ -1,13 +1,16 @@
 // Math test scores, hierarchical normal (docs/models.md §6):
 // y_ij ~ normal(theta_i, sigma^2), theta_i ~ normal(mu, tau^2 sigma^2), with the precisions
 // lambda = 1/sigma^2 and omega = 1/tau^2 as parameters (their priors are the contract's gammas).
-// Parameterization, by the data flag `centered`:
+// Parameterization, school by school by the data flag `centered`:
 // - centered (the default for the posterior): each school has 4 to 32 students, so the data pin
 //   theta_i far more tightly than the population does (n_i against omega ~ 4), there is no funnel,
 //   and the non-centered form would instead tie z_theta to mu (its ESS drops tenfold);
-// - non-centered, theta = mu + z / sqrt(omega lambda): for data with very few students per school,
-//   and always for prior draws (prior_only = 1), where nothing pins theta and the centered form is
-//   a funnel.
+// - non-centered, theta = mu + z_theta / sqrt(omega lambda): for schools with very few students,
+//   and always for prior draws (prior_only = 1 makes every school non-centered), where nothing
+//   pins theta and the centered form is a funnel.
+functions {
+#include functions/centering.stan
+}
 data {
   // students: math score and school
   int<lower=1> N;
@@ -26,8 +29,9 @@ data {
   real<lower=0> d;
   real nu;
   real<lower=0> phi;
-  // 1 = sample theta itself, 0 = its standardised deviations (ignored when prior_only = 1)
-  int<lower=0, upper=1> centered;
+  // per school: 1 = sample theta_i itself, 0 = its standardised deviation (ignored when
+  // prior_only = 1)
+  array[J] int<lower=0, upper=1> centered;
   // 1 = generate per-student log_lik and y_rep, 0 = skip them
   int<lower=0, upper=1> pointwise;
   // 1 = ignore the likelihood (prior and prior-predictive draws)
@@ -39,27 +43,31 @@ transformed data {
   vector[J] n = to_vector(school_n);
   vector[J] ybar = school_sum ./ n;
   real within_ss = sum(school_ss);
-  int sample_theta = centered && !prior_only;
+  // schools whose theta is sampled itself (c_idx) and non-centered (nc_idx)
+  array[J] int sample_theta = prior_only ? rep_array(0, J) : centered;
+  array[sum(sample_theta)] int c_idx = which_equal(sample_theta, 1);
+  array[J - sum(sample_theta)] int nc_idx = which_equal(sample_theta, 0);
 }
 parameters {
   real mu;
   // within-school precision 1/sigma^2 and the precision ratio 1/tau^2
   real<lower=0> lambda;
   real<lower=0> omega;
-  // theta itself (centered) or its standardised deviations from mu (non-centered)
-  vector[J] theta_raw;
+  // school i's theta itself where centered[i] = 1 (and prior_only = 0), its standardised deviate
+  // otherwise
+  vector[J] z_theta;
 }
 transformed parameters {
   // school means; their population variance is tau^2 sigma^2, i.e. precision omega * lambda
-  vector[J] theta = sample_theta ? theta_raw : mu + inv_sqrt(omega * lambda) * theta_raw;
+  vector[J] theta;
+  theta[c_idx] = z_theta[c_idx];
+  theta[nc_idx] = mu + inv_sqrt(omega * lambda) * z_theta[nc_idx];
 }
 model {
   // population of school means
-  if (sample_theta) {
-    theta_raw ~ normal(mu, inv_sqrt(omega * lambda));
-  } else {
-    theta_raw ~ std_normal();
-  }
+  // an empty set still checks its scale, which can underflow to 0 in warmup
+  if (size(c_idx) > 0) z_theta[c_idx] ~ normal(mu, inv_sqrt(omega * lambda));
+  z_theta[nc_idx] ~ std_normal();
   // hyperpriors
   lambda ~ gamma(a, b);
   omega ~ gamma(c, d);

@@ -1,9 +1,9 @@
 // G-group regression, pooled: one coefficient vector w for every group (docs/models.md §3).
 functions {
-#include multigroup_functions.stan
+#include functions/multigroup.stan
 }
 data {
-#include multigroup_data.stan
+#include data/multigroup.stan
   // prior scale: w ~ normal(0, w_scale)
   real<lower=0> w_scale;
 }
@@ -14,12 +14,12 @@ parameters {
 model {
   // coefficients
   w ~ normal(0, w_scale);
-#include multigroup_sigma_prior.stan
+#include model/multigroup_priors.stan
   // outcomes, through Stan's fused linear-regression likelihood (group is ignored)
   if (!prior_only) {
     y ~ normal_id_glm(X, 0, w, sigma);
   }
 }
 generated quantities {
-#include multigroup_generated.stan
+#include generated_quantities/multigroup.stan
 }

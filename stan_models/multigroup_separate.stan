@@ -1,14 +1,14 @@
 // G-group regression, separate: an independent coefficient vector per group (docs/models.md §3).
 functions {
-#include multigroup_functions.stan
+#include functions/multigroup.stan
 }
 data {
-#include multigroup_data.stan
+#include data/multigroup.stan
   // prior scale: every w[g, k] ~ normal(0, w_scale)
   real<lower=0> w_scale;
 }
 transformed data {
-#include multigroup_sufficient.stan
+#include transformed_data/multigroup_sufficient.stan
 }
 parameters {
   // row g is group g's coefficient vector
@@ -18,9 +18,9 @@ parameters {
 model {
   // coefficients
   to_vector(w) ~ normal(0, w_scale);
-#include multigroup_sigma_prior.stan
-#include multigroup_likelihood.stan
+#include model/multigroup_priors.stan
+#include model/multigroup_likelihood.stan
 }
 generated quantities {
-#include multigroup_generated.stan
+#include generated_quantities/multigroup.stan
 }

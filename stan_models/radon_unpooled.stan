@@ -1,6 +1,6 @@
 // Minnesota radon, no pooling: an independent intercept and slope per county (docs/models.md §2).
 data {
-#include radon_data.stan
+#include data/radon.stan
 }
 parameters {
   real<lower=0> sigma_y;
@@ -8,14 +8,13 @@ parameters {
   vector[J] beta;
 }
 model {
-  // priors
-  sigma_y ~ cauchy(0, sigma_scale);
-  alpha ~ normal(0, coef_scale);
-  beta ~ normal(0, coef_scale);
+#include model/radon_priors.stan
+#include model/radon_priors_intercepts_fixed.stan
+#include model/radon_priors_slope.stan
   {
     vector[J] a = alpha;
     vector[J] b = beta;
-#include radon_likelihood.stan
+#include model/radon_likelihood.stan
   }
 }
 generated quantities {
@@ -25,6 +24,6 @@ generated quantities {
   if (pointwise) {
     vector[J] a = alpha;
     vector[J] b = beta;
-#include radon_generated.stan
+#include generated_quantities/radon.stan
   }
 }

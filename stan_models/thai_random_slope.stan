@@ -1,40 +1,53 @@
 // Thai repeat, school intercepts and school pped slopes, independent normals (docs/models.md §4).
+// Each school centered or non-centered by the data flag `centered`.
+functions {
+#include functions/centering.stan
+}
 data {
-#include thai_data.stan
+#include data/thai.stan
+}
+transformed data {
+#include transformed_data/centering.stan
 }
 parameters {
   real mu_alpha;
   real<lower=0> sigma_alpha;
   real mu_beta;
   real<lower=0> sigma_beta;
-  vector[J] alpha_raw;
-  vector[J] beta_raw;
+  // school j's intercept and slope themselves where centered[j] = 1, otherwise standardised
+  // deviates (see below)
+  vector[J] z_alpha;
+  vector[J] z_beta;
 }
 transformed parameters {
-  vector[J] alpha = alpha_raw;
-  vector[J] beta = beta_raw;
-  if (!centered) {
-    // Non-centered about each school's pped share c: the data pin down the school's logit at c,
-    // alpha + c * beta, so that combination gets its own standard-normal deviation (alpha_raw)
-    // and beta the independent remainder (beta_raw). The prior of (alpha, beta) is unchanged;
-    // c = 0 is the textbook form, whose sigma_beta mixes ~3x slower on the full data.
+  vector[J] alpha;
+  vector[J] beta;
+  alpha[c_idx] = z_alpha[c_idx];
+  beta[c_idx] = z_beta[c_idx];
+  if (size(nc_idx) > 0) {
+    // Non-centered schools, about each school's pped share c: the data pin down the school's
+    // logit at c, alpha + c * beta, so that combination gets its own standard-normal deviation
+    // (z_alpha) and beta the independent remainder (z_beta). The prior of (alpha, beta) is
+    // unchanged; c = 0 is the textbook form, whose sigma_beta mixes ~3x slower on the full data.
+    // Computed for every school (whole-vector arithmetic is cheaper than indexing each term),
+    // kept for the non-centered ones.
     vector[J] sd_at_c = sqrt(square(sigma_alpha) + square(sigma_beta * pped_centre));
-    beta = mu_beta + sigma_beta * (sigma_beta * pped_centre .* alpha_raw + sigma_alpha * beta_raw) ./ sd_at_c;
-    alpha = mu_alpha + pped_centre * mu_beta + sd_at_c .* alpha_raw - pped_centre .* beta;
+    vector[J] beta_nc = mu_beta + sigma_beta
+        * (sigma_beta * pped_centre .* z_alpha + sigma_alpha * z_beta) ./ sd_at_c;
+    vector[J] alpha_nc
+        = mu_alpha + pped_centre * mu_beta + sd_at_c .* z_alpha - pped_centre .* beta_nc;
+    alpha[nc_idx] = alpha_nc[nc_idx];
+    beta[nc_idx] = beta_nc[nc_idx];
   }
 }
 model {
-  mu_alpha ~ normal(0, mean_scale);
-  sigma_alpha ~ normal(0, hyper_scale);
-  mu_beta ~ normal(0, mean_scale);
-  sigma_beta ~ normal(0, hyper_scale);
-  if (centered) {
-    alpha_raw ~ normal(mu_alpha, sigma_alpha);
-    beta_raw ~ normal(mu_beta, sigma_beta);
-  } else {
-    alpha_raw ~ std_normal();
-    beta_raw ~ std_normal();
-  }
+#include model/thai_priors_intercepts.stan
+#include model/thai_priors_slopes.stan
+  // an empty set still checks its scale, which can underflow to 0 in warmup
+  if (size(c_idx) > 0) z_alpha[c_idx] ~ normal(mu_alpha, sigma_alpha);
+  if (size(c_idx) > 0) z_beta[c_idx] ~ normal(mu_beta, sigma_beta);
+  z_alpha[nc_idx] ~ std_normal();
+  z_beta[nc_idx] ~ std_normal();
   if (!prior_only) {
     if (use_cells) {
       cell_y ~ binomial_logit(cell_n, alpha[cell_school] + beta[cell_school] .* cell_pped);
@@ -50,6 +63,6 @@ generated quantities {
   array[pointwise ? N : 0] int y_rep;
   if (pointwise) {
     vector[N] eta = alpha[school] + beta[school] .* pped;
-#include thai_generated.stan
+#include generated_quantities/thai.stan
   }
 }

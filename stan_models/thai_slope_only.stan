@@ -1,25 +1,32 @@
-// Thai repeat, one intercept and school pped slopes (docs/models.md §4).
+// Thai repeat, one intercept and school pped slopes (docs/models.md §4). Each school centered or
+// non-centered by the data flag `centered`.
+functions {
+#include functions/centering.stan
+}
 data {
-#include thai_data.stan
+#include data/thai.stan
+}
+transformed data {
+#include transformed_data/centering.stan
 }
 parameters {
   real alpha;
   real mu_beta;
   real<lower=0> sigma_beta;
-  vector[J] beta_raw;
+  // school j's pped slope itself where centered[j] = 1, its standardised deviate otherwise
+  vector[J] z_beta;
 }
 transformed parameters {
-  vector[J] beta = centered ? beta_raw : mu_beta + sigma_beta * beta_raw;
+  vector[J] beta;
+  beta[c_idx] = z_beta[c_idx];
+  beta[nc_idx] = mu_beta + sigma_beta * z_beta[nc_idx];
 }
 model {
   alpha ~ normal(0, coef_scale);
-  mu_beta ~ normal(0, mean_scale);
-  sigma_beta ~ normal(0, hyper_scale);
-  if (centered) {
-    beta_raw ~ normal(mu_beta, sigma_beta);
-  } else {
-    beta_raw ~ std_normal();
-  }
+#include model/thai_priors_slopes.stan
+  // an empty set still checks its scale, which can underflow to 0 in warmup
+  if (size(c_idx) > 0) z_beta[c_idx] ~ normal(mu_beta, sigma_beta);
+  z_beta[nc_idx] ~ std_normal();
   if (!prior_only) {
     if (use_cells) {
       cell_y ~ binomial_logit(cell_n, alpha + beta[cell_school] .* cell_pped);
@@ -35,6 +42,6 @@ generated quantities {
   array[pointwise ? N : 0] int y_rep;
   if (pointwise) {
     vector[N] eta = alpha + beta[school] .* pped;
-#include thai_generated.stan
+#include generated_quantities/thai.stan
   }
 }

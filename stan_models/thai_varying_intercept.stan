@@ -1,25 +1,32 @@
 // Thai repeat, school intercepts plus fixed effects X (docs/models.md §4): intercept_only (K = 0),
-// random_intercept (X = pped) and covariates (X = sex, pped, msesc) differ only in X.
+// random_intercept (X = pped) and covariates (X = sex, pped, msesc) differ only in X. Each school
+// centered or non-centered by the data flag `centered`.
+functions {
+#include functions/centering.stan
+}
 data {
-#include thai_data.stan
+#include data/thai.stan
+}
+transformed data {
+#include transformed_data/centering.stan
 }
 parameters {
   real mu_alpha;
   real<lower=0> sigma_alpha;
-  vector[J] alpha_raw;
+  // school j's intercept itself where centered[j] = 1, its standardised deviate otherwise
+  vector[J] z_alpha;
   vector[K] beta;
 }
 transformed parameters {
-  vector[J] alpha = centered ? alpha_raw : mu_alpha + sigma_alpha * alpha_raw;
+  vector[J] alpha;
+  alpha[c_idx] = z_alpha[c_idx];
+  alpha[nc_idx] = mu_alpha + sigma_alpha * z_alpha[nc_idx];
 }
 model {
-  mu_alpha ~ normal(0, mean_scale);
-  sigma_alpha ~ normal(0, hyper_scale);
-  if (centered) {
-    alpha_raw ~ normal(mu_alpha, sigma_alpha);
-  } else {
-    alpha_raw ~ std_normal();
-  }
+#include model/thai_priors_intercepts.stan
+  // an empty set still checks its scale, which can underflow to 0 in warmup
+  if (size(c_idx) > 0) z_alpha[c_idx] ~ normal(mu_alpha, sigma_alpha);
+  z_alpha[nc_idx] ~ std_normal();
   beta ~ normal(0, coef_scale);
   if (!prior_only) {
     // the GLM functions drop the whole likelihood when X has no columns, so K = 0 needs its own line
@@ -41,6 +48,6 @@ generated quantities {
   array[pointwise ? N : 0] int y_rep;
   if (pointwise) {
     vector[N] eta = alpha[school] + X * beta;
-#include thai_generated.stan
+#include generated_quantities/thai.stan
   }
 }

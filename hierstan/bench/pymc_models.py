@@ -25,8 +25,16 @@ def _vector(values) -> np.ndarray:
     return np.asarray(values, dtype=float)
 
 
+def _centered(d: dict) -> bool:
+    """Stan's per-group flags, all 1 or all 0 (these PyMC models take one form for every group)."""
+    flags = np.asarray(d.get("centered", 0))
+    if flags.min() != flags.max():
+        raise ValueError("the PyMC versions take every group centered or every group not")
+    return bool(flags.max())
+
+
 def eight_schools(d: dict) -> pm.Model:
-    """``eight_schools_noncentered``."""
+    """``eight_schools``, non-centered."""
     with pm.Model() as model:
         mu = pm.Normal("mu", 0.0, d["mu_scale"])
         tau = pm.HalfCauchy("tau", d["tau_scale"])
@@ -37,15 +45,15 @@ def eight_schools(d: dict) -> pm.Model:
 
 
 def radon(d: dict) -> pm.Model:
-    """``radon_varying_intercept_slope_noncentered`` (``_centered`` where the dict carries
-    ``centered = 1``, which the Stan data does not), cells or houses as ``use_cells`` says."""
+    """``radon_varying_intercept_slope``, every county centered or every county not as the
+    ``centered`` flags say, cells or houses as ``use_cells`` says."""
     with pm.Model() as model:
         sigma_y = pm.HalfCauchy("sigma_y", d["sigma_scale"])
         mu_alpha = pm.Normal("mu_alpha", 0.0, d["coef_scale"])
         sigma_alpha = pm.HalfCauchy("sigma_alpha", d["hyper_scale"])
         mu_beta = pm.Normal("mu_beta", 0.0, d["coef_scale"])
         sigma_beta = pm.HalfCauchy("sigma_beta", d["hyper_scale"])
-        if d.get("centered"):
+        if _centered(d):
             alpha = pm.Normal("alpha", mu_alpha, sigma_alpha, shape=d["J"])
             beta = pm.Normal("beta", mu_beta, sigma_beta, shape=d["J"])
         else:
@@ -74,7 +82,7 @@ def _binomial_logit_logp(value, n, eta):
 
 def thai(d: dict) -> pm.Model:
     """``thai_random_slope``, non-centered about each school's pped share (``centered = 0``)."""
-    if d["centered"]:
+    if np.any(d["centered"]):
         raise ValueError("the PyMC version of thai_random_slope supports centered = 0 only "
                          "(parameterization 'noncentered' or 'noncentered_plain')")
     c = _vector(d["pped_centre"])
@@ -83,14 +91,14 @@ def thai(d: dict) -> pm.Model:
         sigma_alpha = pm.HalfNormal("sigma_alpha", d["hyper_scale"])
         mu_beta = pm.Normal("mu_beta", 0.0, d["mean_scale"])
         sigma_beta = pm.HalfNormal("sigma_beta", d["hyper_scale"])
-        alpha_raw = pm.Normal("alpha_raw", 0.0, 1.0, shape=d["J"])
-        beta_raw = pm.Normal("beta_raw", 0.0, 1.0, shape=d["J"])
-        # the school's logit at its pped share c gets alpha_raw, beta the independent remainder
+        z_alpha = pm.Normal("z_alpha", 0.0, 1.0, shape=d["J"])
+        z_beta = pm.Normal("z_beta", 0.0, 1.0, shape=d["J"])
+        # the school's logit at its pped share c gets z_alpha, beta the independent remainder
         # (the transformed parameters block of the Stan program, in the same order)
         sd_at_c = pt.sqrt(sigma_alpha**2 + (sigma_beta * c) ** 2)
         beta = pm.Deterministic(
-            "beta", mu_beta + sigma_beta * (sigma_beta * c * alpha_raw + sigma_alpha * beta_raw) / sd_at_c)
-        alpha = pm.Deterministic("alpha", mu_alpha + c * mu_beta + sd_at_c * alpha_raw - c * beta)
+            "beta", mu_beta + sigma_beta * (sigma_beta * c * z_alpha + sigma_alpha * z_beta) / sd_at_c)
+        alpha = pm.Deterministic("alpha", mu_alpha + c * mu_beta + sd_at_c * z_alpha - c * beta)
         if d["use_cells"]:
             school = _index(d["cell_school"])
             eta = alpha[school] + beta[school] * _vector(d["cell_pped"])
@@ -156,11 +164,11 @@ def mathtest(d: dict) -> pm.Model:
         mu = pm.Normal("mu", d["nu"], 1 / np.sqrt(d["phi"]))
         lam = pm.Gamma("lambda", alpha=d["a"], beta=d["b"])  # Stan's gamma(shape, rate)
         omega = pm.Gamma("omega", alpha=d["c"], beta=d["d"])
-        if d["centered"]:  # Stan's theta_raw is theta itself
+        if _centered(d):  # Stan's z_theta is theta itself
             theta = pm.Normal("theta", mu, 1 / pt.sqrt(omega * lam), shape=d["J"])
         else:
-            theta_raw = pm.Normal("theta_raw", 0.0, 1.0, shape=d["J"])
-            theta = pm.Deterministic("theta", mu + theta_raw / pt.sqrt(omega * lam))
+            z_theta = pm.Normal("z_theta", 0.0, 1.0, shape=d["J"])
+            theta = pm.Deterministic("theta", mu + z_theta / pt.sqrt(omega * lam))
         # all students' normal log densities through the per-school sufficient statistics
         pm.Potential("likelihood", 0.5 * d["N"] * (pt.log(lam) - np.log(2 * np.pi))
                      - 0.5 * lam * (within_ss + pt.sum(n * (ybar - theta) ** 2)))

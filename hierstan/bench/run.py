@@ -72,7 +72,7 @@ class Spec:
     draws: int = 1000
     warmup: int = 1000
     mode: str = "sample"  # "sample" or "build" (build only, into an empty cache)
-    pointwise: bool = False  # hierstan's per-row log_lik and y_rep (Stan engines only)
+    pointwise: bool = False  # the program writes per-row log_lik and y_rep (Stan engines only)
     likelihood: str | None = None  # radon / thai: "cells" or the per-row form
     simulate: dict[str, int] | None = None  # radon.simulate arguments instead of the shipped data
     parameterization: str | None = None  # radon: "centered" for data-rich counties
@@ -85,14 +85,12 @@ def stan_data(spec: Spec):
     family_name, arguments = MODELS[spec.model]
     family = get_family(family_name)
     arguments = dict(arguments)
-    if "pointwise" in family.options:
-        arguments["pointwise"] = spec.pointwise
     if spec.likelihood:
         arguments["likelihood"] = spec.likelihood
     if spec.parameterization:
         arguments["parameterization"] = spec.parameterization
     frame = family.simulate(**spec.simulate)[0] if spec.simulate else None
-    return family.prepare(frame, **arguments)
+    return family.prepare(frame, **arguments).with_data(pointwise=int(spec.pointwise))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -140,10 +138,7 @@ def _run_pymc(spec: Spec, prepared, compared: list[str]) -> dict[str, Any]:
     from . import pymc_models
 
     start = time.perf_counter()
-    # radon's Stan engines get the parameterization as a program, the PyMC builder as a flag;
-    # the other families carry theirs in the data already
-    centered = int(prepared.attrs.get("parameterization") == "centered")
-    model = pymc_models.build(spec.model, {"centered": centered, **prepared.data})
+    model = pymc_models.build(spec.model, prepared.data)
     common = {"draws": spec.draws, "tune": spec.warmup, "chains": spec.chains,
               "target_accept": prepared.adapt_delta}
     if spec.engine == "nutpie":
@@ -301,12 +296,9 @@ def available(engines: list[str]) -> list[str]:
 
 
 def _specs(model: str, engines: list[str], seed: int) -> list[Spec]:
-    from ..models import get_family
-
     specs = [Spec(model=model, engine=e, seed=seed) for e in engines]
-    if "pointwise" in get_family(MODELS[model][0]).options:  # as users call it: per-row log_lik, y_rep
-        specs += [Spec(model=model, engine=e, seed=seed, pointwise=True, label=f"{e}+pointwise")
-                  for e in engines if e in STAN_ENGINES]
+    specs += [Spec(model=model, engine=e, seed=seed, pointwise=True, label=f"{e}+pointwise")
+              for e in engines if e in STAN_ENGINES]
     return specs
 
 
@@ -439,8 +431,9 @@ def write_benchmark(table: pd.DataFrame, out: Path, header: str, seconds: float)
                .median(numeric_only=True).reset_index())
     (out / "benchmark.md").write_text(
         "# hierstan vs PyMC and nutpie: 4 chains x 1000 draws (+1000 warmup)\n\n" + header
-        + f"Run time {seconds:.0f} s. `engine+pointwise`: hierstan as users call it, with per-row "
-        "log_lik and y_rep; the other Stan rows leave them out, as the PyMC models do. "
+        + f"Run time {seconds:.0f} s. `engine+pointwise`: the Stan program writes per-row "
+        "log_lik and y_rep; the other Stan rows leave them out, as the PyMC models do (fits compute "
+        "them in numpy after sampling, outside these times). "
         "See `hierstan/bench/run.py` for what each column measures.\n\n## Medians over repetitions\n\n"
         + _markdown(medians.reindex(columns=BENCH_COLUMNS).dropna(axis=1, how="all"))
         + "\n## Ratios of the medians\n\n" + _markdown(ratios(medians))

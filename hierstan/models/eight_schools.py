@@ -1,10 +1,13 @@
 """Eight schools (docs/models.md §1): coaching effects in eight schools with known standard errors.
 
 y_j ~ normal(theta_j, sigma_j); theta_j ~ normal(mu, tau); mu ~ normal(0, 5);
-tau ~ half-Cauchy(0, 5). ``noncentered`` (default) samples theta = mu + tau * z_theta.
+tau ~ half-Cauchy(0, 5). One variant, ``hierarchical``; parameterization ``noncentered``
+(default: theta = mu + tau * z_theta) or ``centered``, a data flag per school of one program.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import arviz as az
 import numpy as np
@@ -20,7 +23,8 @@ from ..validation import label_column, numeric_column, prior_scales, require_col
 
 FAMILY = "eight_schools"
 DESCRIPTION = "Eight schools: coaching effects with known standard errors (Rubin 1981)"
-VARIANTS = ("noncentered", "centered")
+VARIANTS = ("hierarchical",)
+PARAMETERIZATIONS = ("noncentered", "centered")
 PRIORS = {"mu_scale": 5.0, "tau_scale": 5.0}
 
 
@@ -32,7 +36,8 @@ def load_data() -> pd.DataFrame:
 def stan_data(
     data: pd.DataFrame | None = None,
     *,
-    variant: str = "noncentered",
+    variant: str = "hierarchical",
+    parameterization: str = "noncentered",
     priors: dict[str, float] | None = None,
     outcome: str = "y",
     group: str = "school",
@@ -45,6 +50,7 @@ def stan_data(
     effects' standard errors (``sigma``).
     """
     check_choice("eight_schools variant", variant, VARIANTS)
+    check_choice("parameterization", parameterization, PARAMETERIZATIONS)
     what = "eight_schools data"
     df = load_data() if data is None else require_frame(data, what)
     require_columns(df, [group, outcome, sigma], what)
@@ -54,23 +60,42 @@ def stan_data(
     errors = numeric_column(df, sigma, what, positive=True)
     scales = prior_scales(PRIORS, priors)
     return StanData(
-        program=f"eight_schools_{variant}",
-        data={"J": len(df), "y": effects, "sigma": errors, **scales, "prior_only": 0},
+        program="eight_schools",
+        data={"J": len(df), "y": effects, "sigma": errors, **scales, "prior_only": 0, "pointwise": 0,
+              "centered": [int(parameterization == "centered")] * len(df)},
         outcome=outcome,
         observed=effects,
         coords={dim: labels},
         dims={"theta": [dim], "z_theta": [dim], outcome: [dim], sigma: [dim]},
         constant={sigma: errors, **scales},
-        attrs={"family": FAMILY, "variant": variant, "group_dim": dim,
+        attrs={"family": FAMILY, "variant": variant, "parameterization": parameterization,
+               "group_dim": dim,
                **column_attrs(outcome=outcome, group=group, sigma=sigma)},
         # at 0.8 the non-centered variant still diverges once or twice in 4000 draws
+        rows=df.copy(),
         adapt_delta=0.95,
         divergence_advice=(
-            "use the non-centered variant (variant='noncentered')"
-            if variant == "centered"
+            "use the non-centered parameterization (parameterization='noncentered')"
+            if parameterization == "centered"
             else DEFAULT_ADVICE
         ),
     )
+
+
+def simulate(truth: dict[str, float] | None = None, *, data: pd.DataFrame | None = None,
+             seed: int = 0) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Effects drawn from the model at a real design (default: the shipped schools and standard
+    errors): theta_j ~ normal(mu, tau), y_j ~ normal(theta_j, sigma_j). ``truth`` sets mu and tau
+    (defaults 5 and 5). Returns the data, with ``y`` replaced, and the truth with theta."""
+    frame = load_data() if data is None else data.copy()
+    values = {"mu": 5.0, "tau": 5.0}
+    for name, value in (truth or {}).items():
+        check_choice("eight_schools simulation parameter", name, values)
+        values[name] = float(value)
+    rng = np.random.default_rng(seed)
+    theta = rng.normal(values["mu"], values["tau"], len(frame))
+    frame["y"] = rng.normal(theta, numeric_column(frame, "sigma", "simulation design", positive=True))
+    return frame, {**values, "theta": theta}
 
 
 def funnel_plot(idata: az.InferenceData, ax: Axes, school: int = 0) -> Axes:
@@ -82,7 +107,7 @@ def funnel_plot(idata: az.InferenceData, ax: Axes, school: int = 0) -> Axes:
     ax.scatter(theta[divergent], log_tau[divergent], s=12, color="C3",
                label=f"divergent ({divergent.sum()})")
     label = idata.posterior[idata.posterior.attrs["group_dim"]].values[school]
-    ax.set(xlabel=f"theta[{label}]", ylabel="log tau", title=idata.posterior.attrs.get("variant"))
+    ax.set(xlabel=f"theta[{label}]", ylabel="log tau", title=idata.posterior.attrs.get("parameterization"))
     ax.legend(loc="lower left")
     return ax
 
@@ -93,7 +118,8 @@ def running_mean_plot(idata: az.InferenceData, ax: Axes) -> Axes:
     steps = np.arange(1, log_tau.shape[1] + 1)
     for chain, values in enumerate(log_tau):
         ax.plot(steps, np.cumsum(values) / steps, lw=1, label=f"chain {chain + 1}")
-    ax.set(xlabel="draw", ylabel="running mean of log tau", title=idata.posterior.attrs.get("variant"))
+    ax.set(xlabel="draw", ylabel="running mean of log tau",
+           title=idata.posterior.attrs.get("parameterization"))
     ax.legend(loc="upper right", fontsize="small")
     return ax
 
@@ -115,6 +141,7 @@ def _predict(idata: az.InferenceData, newdata: pd.DataFrame, rng: np.random.Gene
 
 
 family = Family(name=FAMILY, description=DESCRIPTION, prepare=stan_data, load_data=load_data,
-                variants=VARIANTS, columns={"outcome": "y", "group": "school", "sigma": "sigma"},
-                priors=PRIORS, predict=_predict)
+                variants=VARIANTS, parameterizations=PARAMETERIZATIONS, priors=PRIORS,
+                columns={"outcome": "y", "group": "school", "sigma": "sigma"}, simulate=simulate,
+                predict=_predict)
 fit = family.fit

@@ -100,15 +100,13 @@ def stan_data(
     variant: str = "lkj",
     priors: dict[str, float] | None = None,
     standardise: bool = True,
-    pointwise: bool = True,
     **columns: str,
 ) -> StanData:
     """Validate ``data`` (default: the shipped data) and turn it into Stan data.
 
     ``priors`` overrides the variant's entries of :data:`PRIORS`. ``standardise=False`` makes
     the sampler work on the original scales, as the model is written (for comparison only: it
-    needs far deeper trees). ``pointwise=False`` skips the per-pupil ``log_lik`` and ``y_rep``
-    (no LOO or predictive checks; a smaller fit).
+    needs far deeper trees).
     ``columns`` renames the columns of :data:`COLUMNS`; ``vr_band`` takes
     1, 2, 3 (1 = highest band), ``school_gender`` and ``school_denom`` the values of
     :data:`SCHOOL_GENDERS` and :data:`SCHOOL_DENOMS`, constant within a school.
@@ -127,7 +125,7 @@ def stan_data(
         data={"N": len(table), "J": len(schools), "y": y, "school": table["school"].to_numpy(),
               "lrt": table["lrt"].to_numpy(), "vr1": table["vr1"].to_numpy(),
               "X": table[list(FIXED)].to_numpy(), "standardise": int(standardise), **scales,
-              **({"R": BUGS_R} if variant == "bugs" else {}), "pointwise": int(pointwise),
+              **({"R": BUGS_R} if variant == "bugs" else {}), "pointwise": 0,
               "prior_only": 0},
         outcome=outcome,
         observed=y,
@@ -145,6 +143,7 @@ def stan_data(
         attrs={"family": FAMILY, "variant": variant, "standardise": int(standardise),
                "group_dim": dim, "group_index": index,
                **column_attrs(**{**COLUMNS, **columns})},
+        rows=(load_data() if data is None else data).copy(),
         adapt_delta=0.9,
     )
 

@@ -33,7 +33,8 @@ from . import mathtest_gibbs
 
 FAMILY = "mathtest"
 DESCRIPTION = "Math test scores: 1993 students in 100 schools (hierarchical normal, EB and Gibbs too)"
-VARIANTS = ("centered", "noncentered")
+VARIANTS = ("hierarchical",)
+PARAMETERIZATIONS = ("centered", "noncentered")
 # Proper, weakly informative defaults for scores in points on a 0-100 test (shape/rate gammas):
 # - lambda = 1/sigma^2 ~ gamma(1, 50): sigma^2 ~ inverse-gamma(1, 50), prior median sigma 8.5
 #   points, 95% interval 3.7 to 44 points;
@@ -65,9 +66,9 @@ def sufficient_statistics(y: np.ndarray, codes: np.ndarray, schools: int) -> pd.
 def stan_data(
     data: pd.DataFrame | None = None,
     *,
-    variant: str = "centered",
+    variant: str = "hierarchical",
+    parameterization: str = "centered",
     priors: dict[str, float] | None = None,
-    pointwise: bool = True,
     **columns: str,
 ) -> StanData:
     """Validate ``data`` (default: the shipped data) and turn it into Stan data.
@@ -75,18 +76,19 @@ def stan_data(
     Parameters
     ----------
     variant
+        ``"hierarchical"``, the one variant.
+    parameterization
         ``"centered"`` (default: the data pin each school mean, see the Stan program) or
         ``"noncentered"`` (for few students per school). Prior draws (``prior=True``) are
         non-centered in both: without data the centered form is a funnel.
     priors
         Overrides of :data:`PRIORS` (``a``, ``b``, ``c``, ``d``, ``phi`` > 0; ``nu`` any number).
-    pointwise
-        Generate per-student ``log_lik`` and ``y_rep`` (for LOO and predictive checks).
     columns
         Column names, defaults in :data:`COLUMNS` (``outcome``, ``group``). Scores must be
         finite and >= 0; a school may have a single student.
     """
     check_choice("mathtest variant", variant, VARIANTS)
+    check_choice("parameterization", parameterization, PARAMETERIZATIONS)
     for name in columns:
         check_choice("mathtest column argument", name, COLUMNS)
     names = {**COLUMNS, **columns}
@@ -111,21 +113,42 @@ def stan_data(
         program="mathtest_hierarchical",
         data={"N": len(y), "J": len(ids), "y": y, "school": codes + 1,
               "school_n": stats["n"].to_numpy(), "school_sum": stats["sum"].to_numpy(),
-              "school_ss": stats["ss"].to_numpy(), **scales, "centered": int(variant == "centered"),
-              "pointwise": int(pointwise), "prior_only": 0},
+              "school_ss": stats["ss"].to_numpy(), **scales, "pointwise": 0, "prior_only": 0,
+              "centered": [int(parameterization == "centered")] * len(ids)},
         outcome=outcome,
         observed=y,
         coords={dim: ids, "student": students},
-        dims={"theta": [dim], "theta_raw": [dim], outcome: ["student"], index: ["student"],
+        dims={"theta": [dim], "z_theta": [dim], outcome: ["student"], index: ["student"],
               sizes: [dim]},
         constant={index: codes, sizes: stats["n"].to_numpy(), **scales},
-        attrs={"family": FAMILY, "variant": variant, "group_dim": dim, "group_index": index,
+        attrs={"family": FAMILY, "variant": variant, "parameterization": parameterization,
+               "group_dim": dim, "group_index": index,
                **column_attrs(**names)},
+        rows=df.copy(),
         adapt_delta=0.95,
-        divergence_advice=("use the non-centered variant (variant='noncentered'): with few students "
+        divergence_advice=("use the non-centered parameterization (parameterization='noncentered'): "
+                           "with few students "
                            "per school the centered form has a funnel"
-                           if variant == "centered" else DEFAULT_ADVICE),
+                           if parameterization == "centered" else DEFAULT_ADVICE),
     )
+
+
+def simulate(truth: dict[str, float] | None = None, *, data: pd.DataFrame | None = None,
+             seed: int = 0) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Scores drawn from the model at a real design (default: the shipped schools and their
+    sizes): theta_j ~ normal(mu, tau2 sigma2), score ~ normal(theta_j, sigma2). ``truth`` sets
+    mu, sigma2 and tau2 (defaults: round values near the shipped data's posterior means, 48,
+    85 and 0.28). Returns the data, with ``mathscore`` replaced, and the truth with theta."""
+    frame = load_data() if data is None else data.copy()
+    values = {"mu": 48.0, "sigma2": 85.0, "tau2": 0.28}
+    for name, value in (truth or {}).items():
+        check_choice("mathtest simulation parameter", name, values)
+        values[name] = float(value)
+    codes, _ = group_codes(frame, COLUMNS["group"], "simulation design")
+    rng = np.random.default_rng(seed)
+    theta = rng.normal(values["mu"], np.sqrt(values["tau2"] * values["sigma2"]), codes.max() + 1)
+    frame[COLUMNS["outcome"]] = rng.normal(theta[codes], np.sqrt(values["sigma2"]))
+    return frame, {**values, "theta": theta}
 
 
 def gibbs(data: pd.DataFrame | None = None, *, priors: dict[str, float] | None = None,
@@ -134,7 +157,7 @@ def gibbs(data: pd.DataFrame | None = None, *, priors: dict[str, float] | None =
     ``options`` are :func:`hierstan.models.mathtest_gibbs.sample_gibbs`'s (chains, draws, warmup,
     seed) and the column names."""
     columns = {k: options.pop(k) for k in COLUMNS if k in options}
-    return mathtest_gibbs.sample_gibbs(stan_data(data, priors=priors, pointwise=False, **columns), **options)
+    return mathtest_gibbs.sample_gibbs(stan_data(data, priors=priors, **columns), **options)
 
 
 # --- empirical Bayes ---------------------------------------------------------------------------
@@ -206,7 +229,7 @@ def empirical_bayes(data: pd.DataFrame | None = None, **columns: str) -> Empiric
     If tau^2 ends at its boundary 0 a :class:`hierstan.DataWarning` says so and its standard
     error is NaN (those of mu and sigma^2 are then conditional on tau^2 = 0).
     """
-    prepared = stan_data(data, pointwise=False, **columns)
+    prepared = stan_data(data, **columns)
     d = prepared.data
     n, ss = d["school_n"].astype(float), d["school_ss"]
     ybar = d["school_sum"] / n
@@ -339,5 +362,6 @@ def _predict(idata: az.InferenceData, newdata: pd.DataFrame, rng: np.random.Gene
 
 
 family = Family(name=FAMILY, description=DESCRIPTION, prepare=stan_data, load_data=load_data,
-                variants=VARIANTS, priors=PRIORS, columns=COLUMNS, predict=_predict)
+                variants=VARIANTS, parameterizations=PARAMETERIZATIONS, priors=PRIORS, columns=COLUMNS,
+                simulate=simulate, predict=_predict)
 fit = family.fit

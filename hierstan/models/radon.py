@@ -43,10 +43,6 @@ def load_data() -> pd.DataFrame:
     return pd.read_csv(data_file("radon.csv"))
 
 
-def program_name(variant: str, parameterization: str = "noncentered") -> str:
-    check_choice("radon variant", variant, VARIANTS)
-    check_choice("parameterization", parameterization, PARAMETERIZATIONS)
-    return f"radon_{variant}_{parameterization}" if variant in HIERARCHICAL else f"radon_{variant}"
 
 
 def cells(y: np.ndarray, x: np.ndarray, county: np.ndarray) -> pd.DataFrame:
@@ -69,7 +65,6 @@ def stan_data(
     predictor: str = "floor",
     group: str = "county",
     group_predictor: str = "log_uranium",
-    pointwise: bool = True,
 ) -> StanData:
     """Validate ``data`` (default: the shipped data) and turn it into Stan data.
 
@@ -77,10 +72,10 @@ def stan_data(
     (for ``group_predictor`` only) the county-level predictor, which must be constant within
     each county. ``likelihood`` is ``"cells"`` (sufficient statistics per (county, predictor
     value) cell; exact for any predictor), ``"houses"`` or ``"auto"``, which uses the cells when
-    there are at most half as many cells as houses. ``pointwise=False`` skips the per-house
-    ``log_lik`` and ``y_rep`` (no LOO or predictive checks; a smaller fit).
+    there are at most half as many cells as houses.
     """
-    program = program_name(variant, parameterization)
+    check_choice("radon variant", variant, VARIANTS)
+    check_choice("parameterization", parameterization, PARAMETERIZATIONS)
     check_choice("likelihood", likelihood, LIKELIHOODS)
     what = "radon data"
     df = load_data() if data is None else require_frame(data, what)
@@ -108,14 +103,16 @@ def stan_data(
                "varying_intercept": ("alpha", "z_alpha"), "group_predictor": ("alpha", "z_alpha"),
                "unpooled": ("alpha", "beta"), "pooled": ()}[variant]
     return StanData(
-        program=program,
+        program=f"radon_{variant}",
         data={
             "N": len(y), "J": len(counties), "y": y, "x": x, "county": codes + 1, "u": u,
             "K": len(table), "cell_county": table["county"].to_numpy(),
             "cell_x": table["x"].to_numpy(float),
             "cell_n": table["n"].to_numpy(float), "cell_mean": table["mean"].to_numpy(),
             "within_ss": float(table["ss"].sum()), "use_cells": int(use_cells), **scales,
-            "pointwise": int(pointwise), "prior_only": 0,
+            "pointwise": 0, "prior_only": 0,
+            **({"centered": [int(parameterization == "centered")] * len(counties)}
+               if variant in HIERARCHICAL else {}),
         },
         outcome=outcome,
         observed=y,
@@ -128,6 +125,7 @@ def stan_data(
                "group_dim": dim, "group_index": index,
                **column_attrs(outcome=outcome, predictor=predictor, group=group,
                               group_predictor=group_predictor)},
+        rows=df.copy(),
         adapt_delta=0.95,
         divergence_advice=("use the non-centered parameterization (parameterization='noncentered')"
                            if parameterization == "centered" and variant in HIERARCHICAL

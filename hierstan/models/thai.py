@@ -9,6 +9,8 @@ Per-pupil ``log_lik`` and ``y_rep`` are still generated, for PSIS-LOO and predic
 
 from __future__ import annotations
 
+from typing import Any
+
 import arviz as az
 import numpy as np
 import pandas as pd
@@ -74,7 +76,6 @@ def stan_data(
     schools: int | None = None,
     subset_seed: int = 0,
     missing: str = "drop",
-    pointwise: bool = True,
     **columns: str,
 ) -> StanData:
     """Validate ``data`` (default: the shipped data) and turn it into Stan data.
@@ -99,9 +100,6 @@ def stan_data(
         ``covariates`` only: pupils whose ``msesc`` is missing cannot enter the model. ``"drop"``
         fits the complete cases and warns with the count (:class:`hierstan.DataWarning`);
         ``"raise"`` refuses.
-    pointwise
-        Generate per-pupil ``log_lik`` and ``y_rep`` (needed for LOO and predictive checks).
-        ``False`` skips them: writing 2 x 8582 values per draw costs more than sampling itself.
     columns
         Column names, defaults in :data:`COLUMNS` (``outcome``, ``group``, ``pped``, ``sex``,
         ``msesc``).
@@ -155,8 +153,8 @@ def stan_data(
     scales = prior_scales(PRIORS, priors)
     share = np.bincount(codes, weights=x_pped) / np.bincount(codes)
     centre = share if parameterization == "noncentered" else np.zeros(len(ids))
-    per_school = {"random_slope": ("alpha", "alpha_raw", "beta", "beta_raw"),
-                  "slope_only": ("beta", "beta_raw")}.get(variant, ("alpha", "alpha_raw"))
+    per_school = {"random_slope": ("alpha", "z_alpha", "beta", "z_beta"),
+                  "slope_only": ("beta", "z_beta")}.get(variant, ("alpha", "z_alpha"))
     pupils = rows.index.to_list() if df.index.is_unique else list(np.flatnonzero(keep))
     constant = {index: codes, **({pped: x_pped} if uses_pped else {}),
                 **{c: X[:, k] for k, c in enumerate(fixed)}}
@@ -167,8 +165,8 @@ def stan_data(
               "cell_X": cells[pattern.columns[2:-1]].to_numpy(float).reshape(len(cells), X.shape[1]),
               "cell_pped": cells["pped"].to_numpy(float), "cell_n": cells["n"].to_numpy(),
               "cell_y": cells["y"].to_numpy(), "use_cells": int(use_cells), **scales,
-              "centered": int(parameterization == "centered"), "pped_centre": centre,
-              "pointwise": int(pointwise), "prior_only": 0},
+              "centered": [int(parameterization == "centered")] * len(ids), "pped_centre": centre,
+              "pointwise": 0, "prior_only": 0},
         outcome=outcome,
         observed=y,
         coords={dim: ids, "pupil": pupils, "coefficient": fixed},
@@ -182,10 +180,33 @@ def stan_data(
                "subset_schools": len(ids) if schools else 0, "subset_seed": subset_seed,
                "group_dim": dim, "group_index": index, **column_attrs(**names)},
         # random_slope: at 0.95, 1 divergence in 4000 draws for 1 of 5 seeds (in sigma_beta's far tail)
+        rows=rows.copy(),
         adapt_delta=0.99 if variant == "random_slope" else 0.95,
         divergence_advice=("use the non-centered parameterization (parameterization='noncentered')"
                            if parameterization == "centered" else DEFAULT_ADVICE),
     )
+
+
+def simulate(truth: dict[str, float] | None = None, *, data: pd.DataFrame | None = None,
+             seed: int = 0) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Outcomes drawn from the ``random_slope`` model at a real design (default: the shipped
+    schools and pped): alpha_j ~ normal(mu_alpha, sigma_alpha), beta_j ~ normal(mu_beta,
+    sigma_beta), repeat ~ bernoulli(inv_logit(alpha_j + beta_j pped)). ``truth`` sets the four
+    (defaults: round values near the shipped data's posterior, -1.9, 1.25, -0.65, 0.25). Returns the
+    data, with ``repeat`` replaced, and the truth with each school's alpha and beta."""
+    frame = load_data() if data is None else data.copy()
+    values = {"mu_alpha": -1.9, "sigma_alpha": 1.25, "mu_beta": -0.65, "sigma_beta": 0.25}
+    for name, value in (truth or {}).items():
+        check_choice("thai simulation parameter", name, values)
+        values[name] = float(value)
+    codes, _ = group_codes(frame, COLUMNS["group"], "simulation design")
+    pped = binary_column(frame, COLUMNS["pped"], "simulation design")
+    rng = np.random.default_rng(seed)
+    alpha = rng.normal(values["mu_alpha"], values["sigma_alpha"], codes.max() + 1)
+    beta = rng.normal(values["mu_beta"], values["sigma_beta"], codes.max() + 1)
+    eta = alpha[codes] + beta[codes] * pped
+    frame[COLUMNS["outcome"]] = (rng.random(len(frame)) < expit(eta)).astype(int)
+    return frame, {**values, "alpha": alpha, "beta": beta}
 
 
 def school_rates(idata: az.InferenceData, group: str = "posterior_predictive") -> pd.DataFrame:
@@ -341,5 +362,5 @@ def _predict(idata: az.InferenceData, newdata: pd.DataFrame, rng: np.random.Gene
 
 family = Family(name=FAMILY, description=DESCRIPTION, prepare=stan_data, load_data=load_data,
                 variants=VARIANTS, parameterizations=PARAMETERIZATIONS, priors=PRIORS,
-                columns=COLUMNS, predict=_predict)
+                columns=COLUMNS, simulate=simulate, predict=_predict)
 fit = family.fit

@@ -22,28 +22,24 @@ CASES = {
     "eight_schools": ("eight_schools", lambda: eight_schools.stan_data(), {}, {}),
     "radon-cells": ("radon", lambda: radon.stan_data(likelihood="cells"), {}, {}),
     "radon-houses": ("radon", lambda: radon.stan_data(likelihood="houses"), {}, {}),
-    # the benchmark's runner asks for the centered program with this flag
+    # centered: Stan's z_alpha and z_beta are alpha and beta themselves
     "radon-centered": ("radon", lambda: radon.stan_data(likelihood="cells", parameterization="centered"),
-                       {"centered": 1}, {}),
-    "thai-cells": ("thai", lambda: thai.stan_data(variant="random_slope", likelihood="cells",
-                                                  pointwise=False), {}, {}),
-    "thai-pupils": ("thai", lambda: thai.stan_data(variant="random_slope", likelihood="pupils",
-                                                   pointwise=False), {}, {}),
+                       {}, {"alpha": "z_alpha", "beta": "z_beta"}),
+    "thai-cells": ("thai", lambda: thai.stan_data(variant="random_slope", likelihood="cells"), {}, {}),
+    "thai-pupils": ("thai", lambda: thai.stan_data(variant="random_slope", likelihood="pupils"), {}, {}),
     "exam": ("exam", lambda: exam.stan_data(variant="lkj"), {}, {}),
     "exam-unstandardised": ("exam", lambda: exam.stan_data(variant="lkj", standardise=False), {}, {}),
-    # centered: Stan's theta_raw is theta itself
-    "mathtest": ("mathtest", lambda: mathtest.stan_data(), {}, {"theta": "theta_raw"}),
-    "mathtest-noncentered": ("mathtest", lambda: mathtest.stan_data(variant="noncentered"), {}, {}),
+    # centered: Stan's z_theta is theta itself
+    "mathtest": ("mathtest", lambda: mathtest.stan_data(), {}, {"theta": "z_theta"}),
+    "mathtest-noncentered": ("mathtest", lambda: mathtest.stan_data(parameterization="noncentered"), {}, {}),
 }
 STAN_PARAMETERS = {
-    "eight_schools_noncentered": ("mu", "tau", "z_theta"),
-    "radon_varying_intercept_slope_noncentered": ("sigma_y", "mu_alpha", "sigma_alpha", "mu_beta",
-                                                  "sigma_beta", "z_alpha", "z_beta"),
-    "radon_varying_intercept_slope_centered": ("sigma_y", "mu_alpha", "sigma_alpha", "mu_beta",
-                                               "sigma_beta", "alpha", "beta"),
-    "thai_random_slope": ("mu_alpha", "sigma_alpha", "mu_beta", "sigma_beta", "alpha_raw", "beta_raw"),
+    "eight_schools": ("mu", "tau", "z_theta"),
+    "radon_varying_intercept_slope": ("sigma_y", "mu_alpha", "sigma_alpha", "mu_beta", "sigma_beta",
+                                      "z_alpha", "z_beta"),
+    "thai_random_slope": ("mu_alpha", "sigma_alpha", "mu_beta", "sigma_beta", "z_alpha", "z_beta"),
     "exam_lkj": ("gamma_std", "beta_std", "theta", "phi_std", "z", "tau_std", "L_Omega"),
-    "mathtest_hierarchical": ("mu", "lambda", "omega", "theta_raw"),
+    "mathtest_hierarchical": ("mu", "lambda", "omega", "z_theta"),
 }
 
 
@@ -132,6 +128,6 @@ def test_log_density_matches_the_stan_program(case):
 def test_unsupported_forms_are_refused():
     with pytest.raises(ValueError, match="no PyMC version of 'nope'"):
         pymc_models.build("nope", {})
-    data = thai.stan_data(variant="random_slope", parameterization="centered", pointwise=False).data
+    data = thai.stan_data(variant="random_slope", parameterization="centered").data
     with pytest.raises(ValueError, match="centered = 0 only"):
         pymc_models.build("thai", data)

@@ -80,7 +80,7 @@ def test_per_student_layout(stan_fit):
     assert stan_fit.posterior_predictive["mathscore"].shape == (4, 1000, 1993)
     post = stan_fit.posterior
     assert post["theta"].dims == ("chain", "draw", "school") and post["school"].values[66] == "67"
-    np.testing.assert_array_equal(post["theta"], post["theta_raw"])  # centered: theta is sampled
+    np.testing.assert_array_equal(post["theta"], post["z_theta"])  # centered: theta is sampled
     # log_lik is the normal density of each student's score, by scipy, at a few draws
     y = stan_fit.observed_data["mathscore"].values
     index = stan_fit.constant_data["school_index"].values
@@ -94,7 +94,7 @@ def test_per_student_layout(stan_fit):
 
 
 def test_noncentered_gives_the_same_posterior(chain):
-    idata = _fit(variant="noncentered", pointwise=False)
+    idata = _fit(parameterization="noncentered")
     assert "log_likelihood" not in idata.groups()
     report = hierstan.diagnose(idata)
     assert report.divergences == 0, str(report)
@@ -103,7 +103,7 @@ def test_noncentered_gives_the_same_posterior(chain):
 
 def test_prior_draws_follow_the_priors():
     """Prior draws (non-centered whatever the variant): gamma and normal moments from scipy."""
-    idata = _fit(pointwise=False, prior=True)
+    idata = _fit(prior=True)
     assert int(idata.sample_stats_prior["diverging"].sum()) == 0
     prior = _summary(idata.prior, ["mu", "lambda", "omega"])
     p = mathtest.PRIORS
@@ -120,7 +120,7 @@ def test_a_one_student_school(chain):
     data = mathtest.load_data()
     first = data.index[data["school"] == 67][0]
     data = data[(data["school"] != 67) | (data.index == first)]
-    idata = _fit(data, pointwise=False)
+    idata = _fit(data)
     assert int(idata.constant_data["school_n"].sel(school="67")) == 1
     report = hierstan.diagnose(idata)
     assert report.divergences == 0 and report.rhat_max <= 1.01, str(report)

@@ -116,8 +116,8 @@ def test_layout_of_a_hierarchical_fit(fits, default_data, tmp_path):
     np.testing.assert_allclose(omega, np.swapaxes(omega, 2, 3), atol=1e-8)
     lower = post["L_Omega"].values
     np.testing.assert_allclose(omega, lower @ np.swapaxes(lower, 2, 3), atol=1e-8)
-    # centered: w is the sampled w_raw
-    np.testing.assert_array_equal(post["w"].values, post["w_raw"].values)
+    # centered: w is the sampled z_w
+    np.testing.assert_array_equal(post["w"].values, post["z_w"].values)
     np.testing.assert_array_equal(idata.observed_data["y"], data["y"])
     assert idata.posterior_predictive["y"].dims == ("chain", "draw", "obs")
     # labels and attributes survive netCDF, for every variant (pooled has no parameterization)
@@ -177,7 +177,7 @@ def test_both_parameterizations_give_the_same_posterior():
     post = fitted["noncentered"].posterior
     assert post.attrs["parameterization"] == "noncentered"
     scale = post["tau"].values[..., :, None] * post["L_Omega"].values
-    expected = post["mu_w"].values[:, :, None, :] + np.einsum("cdgk,cdjk->cdgj", post["w_raw"].values, scale)
+    expected = post["mu_w"].values[:, :, None, :] + np.einsum("cdgk,cdjk->cdgj", post["z_w"].values, scale)
     np.testing.assert_allclose(post["w"].values, expected, rtol=1e-6, atol=1e-8)
 
 

@@ -8,16 +8,19 @@ import pytest
 
 import hierstan
 from hierstan.models import FAMILIES
+from hierstan.post_estimation import add_pointwise
 
 SHORT = {"chains": 2, "draws": 100, "warmup": 150, "seed": 3, "progress": False}
 
 
 @pytest.fixture(scope="module", params=sorted(FAMILIES))
 def fitted(request):
+    """The default variant, its program also writing log_lik and y_rep (the reference for the
+    numpy computation that fits use)."""
     family = FAMILIES[request.param]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # short chains
-        return family, family.fit(**SHORT)
+        return family, hierstan.sample(family.prepare(None).with_data(pointwise=1), **SHORT)
 
 
 def test_group_table_counts_the_datas_rows(fitted):
@@ -60,6 +63,27 @@ def test_prediction_log_density_is_stans_log_lik(fitted):
     stan = stan.values.reshape(-1, stan.shape[-1])[:, :40]
     ours = prediction.log_density(observed, prediction.linear)
     np.testing.assert_allclose(ours, stan, rtol=1e-8, atol=1e-10)
+
+
+def test_fits_compute_the_pointwise_groups_stan_would_write(fitted):
+    """A default fit (its program writing nothing per row) gets log_lik equal to the program's,
+    and replicated outcomes with the mean and spread of the program's y_rep."""
+    family, stan = fitted
+    prepared = family.prepare(None)
+    assert prepared.data["pointwise"] == 0
+    idata = stan.copy()
+    del idata.log_likelihood, idata.posterior_predictive
+    add_pointwise(idata, prepared.rows, seed=1)
+    outcome = prepared.outcome
+    np.testing.assert_allclose(idata.log_likelihood[outcome], stan.log_likelihood[outcome],
+                               rtol=1e-8, atol=1e-10)
+    ours, theirs = idata.posterior_predictive[outcome], stan.posterior_predictive[outcome]
+    assert ours.dims == theirs.dims and ours.shape == theirs.shape
+    # per row, over the draws: the two replicate means differ by Monte Carlo error only
+    samples = ours.sizes["chain"] * ours.sizes["draw"]
+    spread = np.sqrt((ours.var(("chain", "draw")) + theirs.var(("chain", "draw"))) / samples)
+    z = (ours.mean(("chain", "draw")) - theirs.mean(("chain", "draw"))) / np.maximum(spread, 1e-12)
+    assert float(np.abs(z).max()) < 5.5, family.name
 
 
 def test_predict_known_and_new_groups(fitted):

@@ -29,7 +29,7 @@ def subset_fits():
 
 
 def test_random_slope_on_every_pupil_samples_cleanly():
-    idata = _fit(variant="random_slope", pointwise=False)
+    idata = _fit(variant="random_slope")
     assert idata.posterior.sizes["school_id"] == 411 and "log_likelihood" not in idata.groups()
     report = hierstan.diagnose(idata)
     assert report.divergences == 0, str(report)
@@ -46,7 +46,7 @@ def test_agreement_with_maximum_likelihood(variant, columns):
     X = np.column_stack([np.ones(len(data)), data[columns].to_numpy(float)])
     ml = random_intercept_logit_mle(data["repeat"].to_numpy(), X, data["school_id"].to_numpy())
     assert ml["converged"]
-    idata = _fit(variant=variant, pointwise=False)
+    idata = _fit(variant=variant)
     post = idata.posterior
     assert hierstan.diagnose(idata).divergences == 0
     bayes = [post["mu_alpha"], *(post["beta"].sel(coefficient=c) for c in columns)]
@@ -66,7 +66,7 @@ def test_likelihood_forms_and_parameterizations_give_the_same_posterior():
     for likelihood, parameterization in [("cells", "noncentered"), ("pupils", "noncentered"),
                                          ("cells", "noncentered_plain")]:
         idata = _fit(variant="random_slope", schools=60, likelihood=likelihood,
-                     parameterization=parameterization, pointwise=False)
+                     parameterization=parameterization)
         assert idata.posterior.attrs["likelihood"] == likelihood
         summaries[likelihood, parameterization] = az.summary(idata, var_names=names, round_to="none")
     reference = summaries["cells", "noncentered"]

@@ -150,7 +150,7 @@ def test_documented_prior_values_match_the_module(family):
 
 def _owner(stem: str) -> str | None:
     """The family a program belongs to: the longest family name that prefixes it."""
-    owners = [f for f in FAMILIES if stem.startswith(f + "_")]
+    owners = [f for f in FAMILIES if stem == f or stem.startswith(f + "_")]
     return max(owners, key=len) if owners else None
 
 
@@ -172,5 +172,5 @@ def test_every_program_named_in_the_catalogue_exists():
     named = set(PROGRAM.findall(text))
     assert named, "docs/models.md names no Stan program"
     for name in named:
-        candidates = [ROOT / name, STAN_MODELS / name, STAN_MODELS / "include" / Path(name).name]
+        candidates = [ROOT / name, STAN_MODELS / name, STAN_MODELS / "include" / name]
         assert any(p.is_file() for p in candidates), f"docs/models.md names {name}, which does not exist"

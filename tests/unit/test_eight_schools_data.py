@@ -17,7 +17,7 @@ def frame():
 
 def test_shipped_data_marshalled_with_labels(frame):
     prepared = eight_schools.stan_data()
-    assert prepared.program == "eight_schools_noncentered"
+    assert prepared.program == "eight_schools" and prepared.data["centered"] == [0] * 8
     assert prepared.coords == {"school": list("ABCDEFGH")}
     assert prepared.data["J"] == 8
     np.testing.assert_array_equal(prepared.data["y"], frame["y"])
@@ -30,9 +30,10 @@ def test_shipped_data_marshalled_with_labels(frame):
 def test_own_column_names_and_priors(frame):
     renamed = frame.rename(columns={"school": "id", "y": "effect", "sigma": "se"})
     prepared = eight_schools.stan_data(
-        renamed, variant="centered", priors={"tau_scale": 2.5}, group="id", outcome="effect", sigma="se"
+        renamed, parameterization="centered", priors={"tau_scale": 2.5}, group="id", outcome="effect",
+        sigma="se"
     )
-    assert prepared.program == "eight_schools_centered"
+    assert prepared.program == "eight_schools" and prepared.data["centered"] == [1] * 8
     assert prepared.data["tau_scale"] == 2.5 and prepared.data["mu_scale"] == 5.0
     assert "non-centered" in prepared.divergence_advice
 
@@ -78,8 +79,8 @@ def test_bad_prior_settings(priors, message):
 
 
 def test_unknown_variant_engine_model():
-    with pytest.raises(UnknownNameError, match="unknown eight_schools variant 'uncentered'.*noncentered"):
-        eight_schools.stan_data(variant="uncentered")
+    with pytest.raises(UnknownNameError, match="unknown parameterization 'uncentered'.*noncentered"):
+        eight_schools.stan_data(parameterization="uncentered")
     with pytest.raises(UnknownNameError, match="unknown engine 'jags'"):
         hierstan.eight_schools.fit(engine="jags")
     with pytest.raises(UnknownNameError, match="unknown model 'nine_schools'"):

@@ -1,15 +1,19 @@
 """The one API every family shares: declarations, keyword checking, column arguments, the CLI."""
 
 import inspect
+import re
 import subprocess
 import sys
+import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import hierstan
 from hierstan.family import SAMPLER_ARGUMENTS
 from hierstan.models import FAMILIES
+from hierstan.programs import load_program
 
 
 @pytest.mark.parametrize("name", sorted(FAMILIES))
@@ -51,7 +55,7 @@ def test_unknown_keywords_are_refused_with_the_valid_ones(name, typo):
 
 
 def test_cli_refuses_an_option_the_family_lacks():
-    run = subprocess.run([sys.executable, "-m", "hierstan.cli", "fit", "eight_schools",
+    run = subprocess.run([sys.executable, "-m", "hierstan.cli", "fit", "exam",
                           "--parameterization", "centered"], capture_output=True, text=True)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert "unknown argument(s) parameterization" in run.stderr
@@ -77,3 +81,63 @@ def test_warnings_point_at_the_users_line():
     with pytest.warns(hierstan.DataWarning) as caught:
         FAMILIES["thai"].prepare(variant="covariates")
     assert caught[0].filename == __file__
+
+
+# a declaration in a data block: [array[...]] type[<...>][[...]] name;
+DECLARED = re.compile(r"^\s*(?:array\[[^\]]*\]\s*)?(?:int|real|vector|matrix|corr_matrix|cov_matrix)\b"
+                      r"[^;]*?\s(\w+);", re.MULTILINE)
+
+
+def _block(code: str, name: str) -> str:
+    start = re.search(rf"^{name}\s*{{", code, re.MULTILINE).end()
+    depth = 1
+    for end in range(start, len(code)):
+        depth += {"{": 1, "}": -1}.get(code[end], 0)
+        if depth == 0:
+            return code[start:end]
+    raise AssertionError(f"unclosed {name} block")
+
+
+@pytest.mark.parametrize(("name", "variant"),
+                         [(n, v) for n, f in sorted(FAMILIES.items()) for v in f.variants])
+def test_program_declares_exactly_the_data_prepare_gives(name, variant):
+    family = FAMILIES[name]
+    for form in family.parameterizations or [None]:
+        options = {"parameterization": form} if form else {}
+        if name == "multigroup" and variant != "hierarchical":
+            options = {}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # thai covariates: rows dropped for missing msesc
+            prepared = family.prepare(None, variant=variant, **options)
+        declared = DECLARED.findall(_block(load_program(prepared.program).code, "data"))
+        assert len(declared) == len(set(declared))
+        assert set(declared) == set(prepared.data), (name, variant, form)
+
+
+def test_simulators_draw_from_the_stated_model():
+    """Moments of large simulated designs against values computed from the truth alone."""
+    from hierstan.models import eight_schools, mathtest, thai
+
+    design = pd.DataFrame({"school": [f"s{j}" for j in range(4000)], "y": 0.0, "sigma": 2.0})
+    frame, truth = eight_schools.simulate({"mu": 3.0, "tau": 4.0}, data=design, seed=1)
+    assert design["y"].eq(0).all()  # the design is not modified
+    assert frame["y"].mean() == pytest.approx(3.0, abs=0.2)
+    assert frame["y"].var() == pytest.approx(16 + 4, rel=0.1)
+
+    design = pd.DataFrame({"school": np.repeat(np.arange(300), 40), "mathscore": 0.0})
+    frame, truth = mathtest.simulate(data=design, seed=2)
+    within = frame.groupby("school")["mathscore"].var().mean()
+    means = frame.groupby("school")["mathscore"].mean()
+    assert within == pytest.approx(truth["sigma2"], rel=0.05)
+    # variance of a school mean: tau2 sigma2 + sigma2 / 40
+    assert means.var() == pytest.approx(truth["sigma2"] * (truth["tau2"] + 1 / 40), rel=0.2)
+
+    design = pd.DataFrame({"school_id": np.repeat(np.arange(2000), 30), "pped": np.tile([0, 1], 30_000),
+                           "repeat": 0})
+    frame, truth = thai.simulate(data=design, seed=3)
+    draws = np.random.default_rng(4).standard_normal(200_000)
+    for pped, mu, sigma in ((0, truth["mu_alpha"], truth["sigma_alpha"]),
+                            (1, truth["mu_alpha"] + truth["mu_beta"],
+                             np.hypot(truth["sigma_alpha"], truth["sigma_beta"]))):
+        expected = np.mean(1 / (1 + np.exp(-(mu + sigma * draws))))
+        assert frame.loc[frame["pped"] == pped, "repeat"].mean() == pytest.approx(expected, abs=0.01)

@@ -42,9 +42,10 @@ def _raw(rng, *, stuck=False, divergent=0):
     )
 
 
-def _idata(raw, prior=None, variant="noncentered"):
+def _idata(raw, prior=None, parameterization="noncentered"):
     return to_inference_data(
-        eight_schools.stan_data(variant=variant), SamplerSettings(chains=CHAINS, draws=DRAWS), raw, prior
+        eight_schools.stan_data(parameterization=parameterization),
+        SamplerSettings(chains=CHAINS, draws=DRAWS), raw, prior,
     )
 
 
@@ -72,10 +73,10 @@ def test_clean_draws_pass():
 
 
 def test_problems_are_reported_with_advice():
-    idata = _idata(_raw(np.random.default_rng(2), stuck=True, divergent=7), variant="centered")
+    idata = _idata(_raw(np.random.default_rng(2), stuck=True, divergent=7), parameterization="centered")
     report = diagnose(idata)
     assert report.divergences == 7
-    assert any("7 divergent" in p and "variant='noncentered'" in p for p in report.problems)
+    assert any("7 divergent" in p and "parameterization='noncentered'" in p for p in report.problems)
     assert any("R-hat above 1.01 for mu" in p for p in report.problems)
     with pytest.warns(hierstan.HierstanWarning, match="divergent"):
         report.warn()

@@ -52,7 +52,8 @@ def test_shipped_data_and_labels(frame):
     assert d["school_n"].min() == 4 and d["school_n"].max() == 32 and d["school_n"].sum() == 1993
     assert prepared.coords["school"][:3] == ["1", "2", "3"] and prepared.coords["school"][-1] == "100"
     assert prepared.dims["theta"] == ["school"] and prepared.dims["mathscore"] == ["student"]
-    assert d["centered"] == 1 and mathtest.stan_data(variant="noncentered").data["centered"] == 0
+    assert d["centered"] == [1] * 100
+    assert mathtest.stan_data(parameterization="noncentered").data["centered"] == [0] * 100
     # school 67 has 4 students: its statistics, by pandas
     scores = frame.loc[frame["school"] == 67, "mathscore"]
     i = prepared.coords["school"].index("67")
@@ -265,4 +266,4 @@ def test_registered_as_a_family():
     assert hierstan.get_family("mathtest") is mathtest.family and hierstan.mathtest is mathtest
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        mathtest.stan_data(pointwise=False)
+        mathtest.stan_data()

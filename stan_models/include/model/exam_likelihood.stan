@@ -1,8 +1,3 @@
-  gamma ~ normal(0, coef_scale);
-  beta ~ normal(0, coef_scale);
-  theta ~ normal(0, coef_scale);
-  phi ~ normal(0, coef_scale);
-  to_vector(z) ~ std_normal();
   if (!prior_only) {
     // school part as the GLM's per-pupil intercept; log precision theta + phi * lrt
     y ~ normal_id_glm(X_std, a_std[school, 1] + a_std[school, 2] .* l + a_std[school, 3] .* vr1,

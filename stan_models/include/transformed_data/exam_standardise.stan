@@ -1,7 +1,8 @@
   // lrt spans +-35 and lrt^2 reaches 1400: on those scales the coefficients differ by orders of
   // magnitude and NUTS needs deep trees. The sampler sees l = lrt / s_lrt and centred, scaled X;
   // the coefficients on the original scale are linear maps of the sampled ones (constant
-  // Jacobian), so the priors below are put on the original-scale quantities directly.
+  // Jacobian), so the priors (model/exam_priors.stan) are put on the original-scale quantities
+  // directly.
   // lrt is not centred: that would mix the school intercepts with the school lrt slopes.
   real s_lrt = standardise ? sd(lrt) : 1;
   vector[N] l = lrt / s_lrt;

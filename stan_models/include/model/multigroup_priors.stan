@@ -1,4 +1,5 @@
-  // noise sd, the prior chosen by the sigma_prior flag (no recompilation to switch)
+  // noise sd (every multigroup program), the prior chosen by the sigma_prior flag (no recompilation
+  // to switch)
   if (sigma_prior == 1) {
     sigma ~ normal(0, sigma_scale);
   } else {

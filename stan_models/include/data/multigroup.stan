@@ -11,5 +11,7 @@
   real<lower=0> sigma_scale;
   real<lower=0> sigma_ig_shape;
   real<lower=0> sigma_ig_scale;
+  // 1 = generate per-row log_lik and y_rep, 0 = skip them
+  int<lower=0, upper=1> pointwise;
   // 1 = ignore the likelihood (prior and prior-predictive draws)
   int<lower=0, upper=1> prior_only;

@@ -22,10 +22,11 @@
   real<lower=0> coef_scale;
   real<lower=0> mean_scale;
   real<lower=0> hyper_scale;
-  // 1 = sample the school effects themselves, 0 = their standardised deviations (non-centered)
-  int<lower=0, upper=1> centered;
-  // random_slope, non-centered: the pped value about which each school's effects are
-  // non-centered (its share of pped pupils; zeros for the textbook form)
+  // per school: 1 = sample its effects themselves (centered), 0 = their standardised deviations
+  // (non-centered)
+  array[J] int<lower=0, upper=1> centered;
+  // random_slope, non-centered schools: the pped value about which each school's effects are
+  // non-centered (its share of pped pupils; zeros for the textbook form; unused where centered)
   vector<lower=0, upper=1>[J] pped_centre;
   // 1 = generate per-pupil log_lik and y_rep, 0 = skip them
   int<lower=0, upper=1> pointwise;
