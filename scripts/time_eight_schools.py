@@ -18,7 +18,7 @@ import json, sys, time, warnings
 warnings.simplefilter("ignore")
 start = time.perf_counter()
 import hierstan
-idata = hierstan.eight_schools.fit(variant=sys.argv[1], engine=sys.argv[2], seed=1, progress=False)
+idata = hierstan.eight_schools.fit(parameterization=sys.argv[1], engine=sys.argv[2], seed=1, progress=False)
 attrs = idata.posterior.attrs
 print(json.dumps({"process_s": time.perf_counter() - start, "build_s": attrs["build_seconds"],
                   "sampling_s": attrs["sampling_seconds"], "compiled_now": attrs["compiled_now"],

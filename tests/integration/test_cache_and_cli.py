@@ -162,8 +162,8 @@ def test_wheel_ships_programs_and_data(tmp_path):
     _python("-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT))
     wheel = next(tmp_path.glob("hierstan-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "hierstan/stan_models/eight_schools_noncentered.stan" in names
-    assert "hierstan/stan_models/include/eight_schools_data.stan" in names
+    assert "hierstan/stan_models/eight_schools.stan" in names
+    assert "hierstan/stan_models/include/data/eight_schools.stan" in names
     assert "hierstan/data/eight_schools.csv" in names and "hierstan/data/README.md" in names
     assert "hierstan/engines/native_driver.cpp" in names  # the native engine compiles it
     target = tmp_path / "site"
