@@ -43,7 +43,7 @@ STAN_ENGINES = ("cmdstan", "native")
 ENGINES = (*STAN_ENGINES, "pymc", "nutpie")
 # model key: (family, stan_data arguments); the main variant of each family
 MODELS: dict[str, tuple[str, dict[str, Any]]] = {
-    "eight_schools": ("eight_schools", {"variant": "noncentered"}),
+    "eight_schools": ("eight_schools", {"parameterization": "noncentered"}),
     "radon": ("radon", {"variant": "varying_intercept_slope"}),
     "thai": ("thai", {"variant": "random_slope"}),
     "exam": ("exam", {"variant": "lkj"}),

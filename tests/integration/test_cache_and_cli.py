@@ -107,11 +107,11 @@ def test_reproduce_writes_every_result(tmp_path):
     read = lambda name, **kw: pd.read_csv(tmp_path / name, **kw)  # noqa: E731
     data = ROOT / "data"
 
-    # eight schools: 2 x 300 draws per variant; mu's posterior mean is 4.4 (sd 3.3; posteriordb)
+    # eight schools: 2 x 300 draws per parameterization; mu's posterior mean is 4.4 (sd 3.3; posteriordb)
     diagnostics = read("eight_schools_diagnostics.csv", index_col=0)
     assert list(diagnostics.columns) == ["noncentered", "centered"]
     assert diagnostics.loc["draws"].tolist() == [600, 600]
-    summary = read("eight_schools_summary.csv").set_index(["variant", "parameter"])
+    summary = read("eight_schools_summary.csv").set_index(["parameterization", "parameter"])
     assert abs(summary.loc[("noncentered", "mu"), "mean"] - 4.4) < 1.5
     assert {f"theta[{s}]" for s in "ABCDEFGH"} <= set(summary.loc["noncentered"].index)
 
