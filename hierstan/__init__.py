@@ -10,6 +10,7 @@ warnings.filterwarnings("ignore", message="ArviZ is undergoing", category=Future
 from .diagnostics import DiagnosticReport, HierstanWarning, diagnose
 from .engines import available_engines, get_engine
 from .errors import (
+    CacheError,
     DataError,
     DataWarning,
     EngineUnavailableError,
@@ -27,8 +28,8 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0+unknown"
 
 __all__ = [
-    "FAMILIES", "DataError", "DataWarning", "DiagnosticReport", "EngineUnavailableError", "HierstanError",
-    "HierstanWarning", "SamplingError", "UnknownNameError", "available_engines", "diagnose",
+    "FAMILIES", "CacheError", "DataError", "DataWarning", "DiagnosticReport", "EngineUnavailableError",
+    "HierstanError", "HierstanWarning", "SamplingError", "UnknownNameError", "available_engines", "diagnose",
     "eight_schools", "exam", "get_engine", "get_family", "group_table", "mathtest", "multigroup", "predict",
     "radon", "sample", "thai",
 ]

@@ -1,10 +1,16 @@
 """The ``hierstan`` command: list models, show engines, fit a model, reproduce the results."""
 
+# Exit codes (main() maps every exception to one, in one place): 0 done; 2 usage and data
+# errors (argparse's own, --data, --out, DataError, UnknownNameError), decided before any
+# compile; 1 the run failed (SamplingError, EngineUnavailableError, CacheError, other I/O);
+# 130 interrupted (Ctrl-C), as a shell reports a process killed by SIGINT.
+
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -15,12 +21,21 @@ from . import __version__
 from .cache import cache_dir
 from .diagnostics import HierstanWarning, diagnose
 from .engines import ENGINE_ENV, ENGINES, get_engine
-from .errors import DataWarning, HierstanError
+from .errors import CacheError, DataError, DataWarning, HierstanError, UnknownNameError
 from .models import FAMILIES, get_family
 from .post_estimation import is_internal
 from .reproduce import DEFAULT_SEED, reproduce
 
 _default_show_warning = warnings.showwarning
+
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+
+class UsageError(HierstanError, ValueError):
+    """A command line hierstan cannot act on (an option's value, an output path)."""
+
+
+_USAGE_ERRORS = (UsageError, DataError, UnknownNameError)
 
 
 def _list(args: argparse.Namespace) -> None:
@@ -52,7 +67,13 @@ def _info(args: argparse.Namespace) -> None:
         chosen = f"none ({exc})"
     named = f" (from ${ENGINE_ENV})" if os.environ.get(ENGINE_ENV) else ""
     print(f"engine used by default: {chosen}{named}")
-    print(f"compile cache: {cache_dir()} (set HIERSTAN_CACHE_DIR to move it)")
+    try:
+        folder = cache_dir()
+    except CacheError as exc:
+        print(f"compile cache: unusable: {exc}")
+        return
+    state = "" if os.access(folder, os.W_OK | os.X_OK) else "read-only: serves programs built in it; "
+    print(f"compile cache: {folder} ({state}set HIERSTAN_CACHE_DIR to move it)")
 
 
 def _pairs(items: list[str] | None, what: str, convert=str) -> dict:
@@ -61,11 +82,11 @@ def _pairs(items: list[str] | None, what: str, convert=str) -> dict:
     for item in items or []:
         name, sep, value = item.partition("=")
         if not sep or not name or not value:
-            raise HierstanError(f"{what} must be NAME=VALUE, got {item!r}")
+            raise UsageError(f"{what} must be NAME=VALUE, got {item!r}")
         try:
             pairs[name] = convert(value)
         except ValueError:
-            raise HierstanError(f"{what} {item!r}: {value!r} is not a number") from None
+            raise UsageError(f"{what} {item!r}: {value!r} is not a number") from None
     return pairs
 
 
@@ -78,9 +99,114 @@ def _shown(idata: az.InferenceData, largest: int = 20) -> list[str]:
     return names
 
 
+_COMPRESSED = (".gz", ".bz2", ".zip", ".xz", ".zst", ".tar", ".tgz")  # pandas reads these unpacked
+
+
+def _read_data(path: Path) -> pd.DataFrame:
+    """The CSV file given to --data, or a UsageError naming it and what is wrong with it."""
+    def bad(problem: str) -> UsageError:
+        return UsageError(f"--data {path}: {problem}")
+
+    try:
+        if path.is_dir():
+            raise bad("is a folder, not a CSV file")
+        if not path.exists():
+            raise bad("no such file")
+        # a regular file is sniffed first; a pipe (--data <(zcat x.csv.gz)) is read once, by pandas
+        if path.is_file() and not path.name.lower().endswith(_COMPRESSED):
+            if path.stat().st_size == 0:
+                raise bad("the file is empty (expected a CSV file with a header row)")
+            with path.open("rb") as f:
+                if b"\0" in f.read(1 << 16):
+                    raise bad("not a CSV file (it holds binary data)")
+    except OSError as exc:
+        raise bad(f"cannot be read ({exc.strerror})") from None
+    try:
+        data = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise bad("the file is empty (expected a CSV file with a header row)") from None
+    except UnicodeDecodeError as exc:
+        where = _first_non_utf8(path) or exc.reason
+        raise bad(f"not UTF-8 text ({where}); save it as a UTF-8 CSV file") from None
+    except OSError as exc:
+        raise bad(f"cannot be read ({exc.strerror or exc})") from None
+    except Exception as exc:  # pandas' parser errors, a damaged .gz: all "not a CSV file we can read"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise bad(f"not a readable CSV file ({first})") from None
+    if data.empty:
+        raise bad(f"has a header ({', '.join(map(str, data.columns))}) but no data rows")
+    return data
+
+
+def _first_non_utf8(path: Path) -> str | None:
+    """Where a regular file first breaks UTF-8 ("line 3 has byte 0xe9"), else None."""
+    try:
+        if not path.is_file() or path.name.lower().endswith(_COMPRESSED):
+            return None
+        raw = path.read_bytes()
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        return f"line {line} has byte 0x{raw[exc.start]:02x}"
+    except OSError:
+        return None
+    return None
+
+
+def _output(path: Path | None, option: str, force: bool) -> Path | None:
+    """Check, before any fit, that ``path`` can be written: its folder exists and takes files,
+    and it is not a file already there (unless ``force``). A UsageError names the problem."""
+    if path is None:
+        return None
+    folder = Path(os.path.realpath(path)).parent  # where _write puts it, through a symlink
+    if path.is_dir():
+        raise UsageError(f"{option} {path}: is a folder; give a file name")
+    if not folder.is_dir():
+        problem = "is not a folder" if folder.exists() else "does not exist"
+        raise UsageError(f"{option} {path}: the folder {folder} {problem}")
+    if path.exists() and not force:
+        raise UsageError(f"{option} {path}: the file already exists; pass --force to overwrite it")
+    try:  # the folder takes a new file: the one the result is written to before its rename
+        probe, name = tempfile.mkstemp(prefix=".hierstan-check-", dir=folder)
+        os.close(probe)
+        os.unlink(name)
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot write in the folder {folder} ({exc.strerror})") from None
+    return path
+
+
+def _write(path: Path, write) -> None:
+    """``write(temporary)`` a file beside ``path``, then rename it to ``path``: an interrupted or
+    failed write leaves ``path`` as it was (no half-written file) and no temporary behind."""
+    target = Path(os.path.realpath(path))  # through a symlink, as an ordinary write would go
+    # the temporary ends in the target's name: pandas and xarray pick compression by the suffix
+    fd, name = tempfile.mkstemp(prefix=".hierstan-", suffix="-" + target.name[-100:], dir=target.parent)
+    os.close(fd)
+    temporary = Path(name)
+    try:
+        write(temporary)
+        if target.exists():
+            mode = target.stat().st_mode & 0o7777
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(temporary, mode)
+        with temporary.open("rb") as f:
+            os.fsync(f.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
 def _fit(args: argparse.Namespace) -> None:
     family = get_family(args.model)
-    data = pd.read_csv(args.data) if args.data else None
+    out = _output(args.out, "--out", args.force)
+    summary = _output(args.summary, "--summary", args.force)
+    if out and summary and os.path.realpath(out) == os.path.realpath(summary):
+        raise UsageError(f"--out and --summary name the same file, {out}")
+    data = _read_data(args.data) if args.data else None
     options = {name: value for name, value in (("variant", args.variant),
                                                ("parameterization", args.parameterization),
                                                ("outcome", args.outcome), ("group", args.group))
@@ -99,15 +225,24 @@ def _fit(args: argparse.Namespace) -> None:
     if hidden:
         print(f"(not shown: {', '.join(hidden)}; --summary FILE writes every variable)")
     print(diagnose(idata))
-    if args.summary:
-        az.summary(idata).to_csv(args.summary)
-        print(f"wrote {args.summary}")
-    if args.out:
-        idata.to_netcdf(args.out)
-        print(f"wrote {args.out}")
+    if summary:
+        table = az.summary(idata)
+        _write(summary, table.to_csv)
+        print(f"wrote {summary}")
+    if out:
+        _write(out, idata.to_netcdf)
+        print(f"wrote {out}")
 
 
 def _reproduce(args: argparse.Namespace) -> None:
+    out = args.out
+    try:  # the folder, before any fit (reproduce regenerates its files: overwriting is its job)
+        out.mkdir(parents=True, exist_ok=True)
+        probe, name = tempfile.mkstemp(prefix=".hierstan-check-", dir=out)
+        os.close(probe)
+        os.unlink(name)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot write results in this folder ({exc.strerror})") from None
     for path in reproduce(args.out, engine=args.engine, seed=args.seed, chains=args.chains,
                           draws=args.draws, warmup=args.warmup, families=args.families):
         print(f"wrote {path}")
@@ -150,6 +285,9 @@ def parser() -> argparse.ArgumentParser:
     fit.add_argument("--threads", type=int, default=None, help="threads (default: min(chains, cores))")
     fit.add_argument("--summary", type=Path, help="write the summary of every variable to this CSV file")
     fit.add_argument("--out", type=Path, help="write the InferenceData to this netCDF file")
+    fit.add_argument("--force", action="store_true",
+                     help="overwrite the --out and --summary files if they exist (default: refuse, "
+                          "before fitting)")
     fit.set_defaults(run=_fit)
 
     again = commands.add_parser("reproduce", help="regenerate every result into a folder")
@@ -183,20 +321,32 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
         _default_show_warning(message, category, filename, lineno, file, line)
 
 
+def _exit_code(exc: BaseException) -> int:
+    """The one place exceptions become exit codes (see the top of this module); the message
+    goes to stderr as one line, without a traceback. Anything else is a bug: Python's traceback."""
+    if isinstance(exc, KeyboardInterrupt):
+        print("hierstan: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(f"hierstan: error: {exc}", file=sys.stderr)
+    return EXIT_USAGE if isinstance(exc, _USAGE_ERRORS) else EXIT_FAILED
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["bench"]:
-        from .bench.run import main as bench
-
-        bench(argv[1:])
-        return 0
-    args = parser().parse_args(argv)
-    warnings.showwarning = _show_warning
+    shown = warnings.showwarning
     try:
+        if argv[:1] == ["bench"]:
+            from .bench.run import main as bench
+
+            bench(argv[1:])
+            return 0
+        args = parser().parse_args(argv)  # a usage error exits 2 here, through argparse
+        warnings.showwarning = _show_warning
         args.run(args)
-    except HierstanError as exc:
-        print(f"hierstan: error: {exc}", file=sys.stderr)
-        return 2
+    except (KeyboardInterrupt, HierstanError, OSError) as exc:
+        return _exit_code(exc)
+    finally:
+        warnings.showwarning = shown
     return 0
 
 

@@ -25,10 +25,15 @@ class SamplingError(HierstanError, RuntimeError):
     """Stan failed to compile or to sample."""
 
 
+class CacheError(HierstanError, OSError):
+    """The compile cache (``$HIERSTAN_CACHE_DIR``) cannot be used: not a folder, or not writable
+    where a program must be compiled into it."""
+
+
 def check_choice(kind: str, value: str, choices) -> str:
     """Return ``value`` if it is one of ``choices``, else raise UnknownNameError."""
     choices = list(choices)
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:
         raise UnknownNameError(f"unknown {kind} {value!r}; choose one of: {', '.join(choices)}")
     return value
 

@@ -15,8 +15,8 @@ from typing import Any
 import arviz as az
 import pandas as pd
 
-from .errors import HierstanError
-from .fitting import sample
+from .errors import UnknownNameError
+from .fitting import check_sampler_arguments, sample
 from .stan_data import StanData
 
 
@@ -70,9 +70,12 @@ class Family:
         the list of valid ones."""
         unknown = sorted(set(options) - set(self.options))
         if unknown:
-            raise HierstanError(
+            raise UnknownNameError(
                 f"{self.name}.fit: unknown argument(s) {', '.join(unknown)}; the data arguments are "
                 f"{', '.join(self.options)} and the sampler's are {', '.join(SAMPLER_ARGUMENTS)}")
+        check_sampler_arguments(engine=engine, chains=chains, draws=draws, warmup=warmup, seed=seed,
+                                adapt_delta=adapt_delta, max_treedepth=max_treedepth, prior=prior,
+                                progress=progress, threads=threads)
         prepared = self.prepare(data, **options)
         return sample(prepared, engine=engine, chains=chains, draws=draws, warmup=warmup, seed=seed,
                       adapt_delta=adapt_delta, max_treedepth=max_treedepth, prior=prior,

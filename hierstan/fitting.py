@@ -5,10 +5,11 @@ from __future__ import annotations
 import secrets
 
 import arviz as az
+import numpy as np
 
 from .diagnostics import diagnose
 from .engines import SamplerSettings, get_engine
-from .errors import DataError
+from .errors import DataError, HierstanError
 from .inference_data import to_inference_data
 from .post_estimation import add_pointwise
 from .programs import Program, load_program
@@ -62,6 +63,12 @@ def sample(
         Sampler problems are reported as :class:`hierstan.HierstanWarning`; the full report is
         ``hierstan.diagnose(idata)``.
     """
+    check_sampler_arguments(engine=engine, chains=chains, draws=draws, warmup=warmup, seed=seed,
+                            adapt_delta=adapt_delta, max_treedepth=max_treedepth, prior=prior,
+                            progress=progress, threads=threads)
+    if not isinstance(stan_data, StanData):
+        raise HierstanError(f"sample: expected prepared data (a StanData, e.g. from a family's "
+                            f"stan_data), got {type(stan_data).__name__}")
     settings = SamplerSettings(
         chains=chains,
         draws=draws,
@@ -84,6 +91,41 @@ def sample(
         add_pointwise(idata, stan_data.rows, seed=settings.seed)
     diagnose(idata).warn()
     return idata
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_sampler_arguments(*, engine: object = "auto", chains: object = 4, draws: object = 1000,
+                            warmup: object = 1000, seed: object = None, adapt_delta: object = None,
+                            max_treedepth: object = 10, prior: object = False, progress: object = True,
+                            threads: object = None) -> None:
+    """Refuse a sampler argument of the wrong type or range (DataError naming it, as the engines'
+    SamplerSettings does), before any data is prepared or program compiled: chains, draws,
+    max_treedepth and threads (or None) are integers >= 1, warmup >= 0 (booleans are not integers
+    here); seed None or an integer in [0, 2**31); adapt_delta None or a number strictly between 0
+    and 1; prior and progress True or False; engine a name (which get_engine checks)."""
+    if not isinstance(engine, str):
+        raise DataError(f"engine must be a name such as 'auto', got {engine!r}")
+    for name, value, low in (("chains", chains, 1), ("draws", draws, 1), ("warmup", warmup, 0),
+                             ("max_treedepth", max_treedepth, 1), ("threads", threads, 1)):
+        if name == "threads" and value is None:
+            continue
+        if not _is_int(value) or value < low:
+            raise DataError(f"{name} must be an integer >= {low}"
+                                + (" or None" if name == "threads" else "") + f", got {value!r}")
+    if seed is not None and (not _is_int(seed) or not 0 <= seed < 2**31):
+        raise DataError(f"seed must be None or an integer in [0, 2**31), got {seed!r}")
+    if adapt_delta is not None:
+        number = isinstance(adapt_delta, (int, float, np.integer, np.floating)) \
+            and not isinstance(adapt_delta, (bool, np.bool_))
+        if not number or not 0 < adapt_delta < 1:
+            raise DataError(f"adapt_delta must be None or a number strictly between 0 and 1, "
+                                f"got {adapt_delta!r}")
+    for name, value in (("prior", prior), ("progress", progress)):
+        if not isinstance(value, (bool, np.bool_)):
+            raise DataError(f"{name} must be True or False, got {value!r}")
 
 
 def _check_names(stan_data: StanData, program: Program) -> None:

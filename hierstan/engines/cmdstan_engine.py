@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..cache import cache_dir, cache_key, compile_lock
+from ..cache import MANIFEST, cache_dir, cache_key, compile_lock, manifest_of, not_writable, trusted
 from ..errors import SamplingError
 from ..programs import Program
 from .base import RawDraws, SamplerSettings
@@ -79,20 +79,21 @@ class CmdStanEngine:
         stan_file = folder / f"{program.name}.stan"
         exe_file = stan_file.with_suffix(".exe" if os.name == "nt" else "")
         start = time.perf_counter()
-        with compile_lock(self.name, key):
-            compiled_now = not exe_file.exists()
-            if compiled_now:
-                folder.mkdir(parents=True, exist_ok=True)
-                stan_file.write_text(program.code)
-                if settings.progress:
-                    print(f"hierstan: compiling {program.name} with CmdStan (first use only)",
-                          file=sys.stderr)
+        model = None
+        # complete (its manifest matches, written after a successful compile): used without a lock
+        # or any write, so a read-only cache that holds the program serves fits
+        if not trusted(folder, exe_file.name):
+            with compile_lock(self.name, key, program.name):
+                if not trusted(folder, exe_file.name):  # else built by another process meanwhile
+                    model = self._compile(program, folder, stan_file, exe_file, settings.progress)
+        compiled_now = model is not None
+        if model is None:
             try:
-                # cmdstanpy compiles only when the executable is missing or older than the source
                 with _cmdstanpy_quiet(not settings.progress):
-                    model = cmdstanpy.CmdStanModel(stan_file=stan_file)
+                    # with exe_file given, cmdstanpy compiles nothing and writes nothing
+                    model = cmdstanpy.CmdStanModel(stan_file=stan_file, exe_file=exe_file)
             except Exception as exc:
-                raise SamplingError(f"CmdStan could not compile {program.name}: {exc}") from exc
+                raise SamplingError(f"CmdStan could not load {program.name} from {folder}: {exc}") from exc
         built = time.perf_counter()
         try:
             with _cmdstanpy_quiet(not settings.progress):
@@ -139,3 +140,31 @@ class CmdStanEngine:
             compiled_now=compiled_now,
             seconds={"build": built - start, "sample": sampled - built},
         )
+
+    @staticmethod
+    def _compile(program: Program, folder, stan_file, exe_file, progress: bool):
+        """Compile ``program`` into ``folder`` (its lock held), then write the manifest that marks
+        the executable complete: an executable without one (a killed build) is built again."""
+        cmdstanpy = _cmdstanpy()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / MANIFEST).unlink(missing_ok=True)
+            stan_file.write_text(program.code)
+            exe_file.unlink(missing_ok=True)  # no manifest: maybe the remains of a killed build
+        except OSError as exc:
+            raise not_writable(exc, program.name) from exc
+        if progress:
+            print(f"hierstan: compiling {program.name} with CmdStan (first use only)", file=sys.stderr)
+        try:
+            with _cmdstanpy_quiet(not progress):
+                model = cmdstanpy.CmdStanModel(stan_file=stan_file)
+        except Exception as exc:
+            raise SamplingError(f"CmdStan could not compile {program.name}: {exc}") from exc
+        written = folder / f".{MANIFEST}.{os.getpid()}"
+        try:
+            written.write_text(manifest_of(exe_file))
+            os.replace(written, folder / MANIFEST)
+        except BaseException:
+            written.unlink(missing_ok=True)
+            raise
+        return model

@@ -7,15 +7,14 @@ the precompiled header halves each program's compile, 32 -> 17 CPU s for radon, 
 disk), and ``<key>/<program>`` (one executable per program text). Every entry
 is built in a temporary folder beside it and renamed into place with a manifest written last,
 so a killed or failed build leaves nothing a later fit trusts; an entry whose files do not
-match its manifest is rebuilt.
+match its manifest is rebuilt. A trusted entry is used without taking its lock, so a read-only
+cache that holds the program (prebuilt, shared) serves fits; only a build needs to write.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import importlib.util
-import json
 import os
 import re
 import shutil
@@ -27,7 +26,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from ..cache import cache_dir, cache_key, compile_lock
+from ..cache import MANIFEST, cache_dir, cache_key, compile_lock, manifest_of, not_writable, trusted
 from ..errors import EngineUnavailableError, SamplingError
 from ..programs import Program
 
@@ -38,7 +37,6 @@ MACROS = ["-DSTAN_THREADS", "-D_REENTRANT", "-DBOOST_DISABLE_ASSERTS",
           "-D_GLIBCXX_USE_CXX11_ABI=0"]
 # -w: Stan's and TBB's headers warn by the page; the compiler's errors still reach build.log
 FLAGS = ["-std=c++17", "-O3", "-w"]
-MANIFEST = "manifest.json"
 
 
 @dataclass(frozen=True)
@@ -100,24 +98,8 @@ def toolchain() -> Toolchain:
                      found.stdout.splitlines()[0] if found.stdout else compiler)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _trusted(entry: Path, filename: str, checksum: bool = True) -> bool:
-    """The entry holds ``filename`` as its manifest recorded it (size, and checksum if asked)."""
-    try:
-        manifest = json.loads((entry / MANIFEST).read_text())
-        target = entry / filename
-        if manifest["size"] != target.stat().st_size:
-            return False
-        return not checksum or manifest["sha256"] == _sha256(target)
-    except (OSError, ValueError, KeyError):
-        return False
+# a trusted entry (see hierstan.cache.trusted) is complete: used without its lock
+_trusted = trusted
 
 
 def _run(command: list[str], log: Path, what: str) -> None:
@@ -132,20 +114,21 @@ def _run(command: list[str], log: Path, what: str) -> None:
         raise SamplingError(f"{what} failed (exit {done.returncode}); the end of {log}:\n{tail}")
 
 
-def _build_entry(entry: Path, filename: str, steps) -> Path:
+def _build_entry(entry: Path, filename: str, steps, what: str) -> Path:
     """Run ``steps(tmp)`` to make ``tmp/filename``, then publish ``tmp`` as ``entry``."""
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    if entry.exists():  # damaged: rebuild from nothing
-        shutil.rmtree(entry)
-    # folders of builds that were killed: we hold the entry's lock, so no one else is using them
-    for stale in entry.parent.glob(f".{entry.name}-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}-", dir=entry.parent))
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        if entry.exists():  # damaged: rebuild from nothing
+            shutil.rmtree(entry)
+        # folders of builds that were killed: we hold the entry's lock, so no one else is using them
+        for stale in entry.parent.glob(f".{entry.name}-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}-", dir=entry.parent))
+    except OSError as exc:
+        raise not_writable(exc, what) from exc
     try:
         steps(tmp)
-        target = tmp / filename
-        manifest = {"size": target.stat().st_size, "sha256": _sha256(target)}
-        (tmp / MANIFEST).write_text(json.dumps(manifest))
+        (tmp / MANIFEST).write_text(manifest_of(tmp / filename))
         tmp.rename(entry)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -156,15 +139,18 @@ def _build_entry(entry: Path, filename: str, steps) -> Path:
 def _driver_object(tools: Toolchain) -> Path:
     key = tools.key()
     entry = cache_dir() / "native" / f"driver-{key}"
-    with compile_lock("native", f"driver-{key}"):
-        if _trusted(entry, "driver.o"):
+    what = "hierstan's Stan driver"
+    if _trusted(entry, "driver.o"):
+        return entry / "driver.o"
+    with compile_lock("native", f"driver-{key}", what):
+        if _trusted(entry, "driver.o"):  # built by another process while we waited
             return entry / "driver.o"
 
         def steps(tmp: Path) -> None:
             _run([tools.compiler, *FLAGS, *MACROS, "-I", str(tools.include), "-c", str(DRIVER_SOURCE),
                   "-o", str(tmp / "driver.o")], tmp / "build.log", "compiling hierstan's Stan driver")
 
-        return _build_entry(entry, "driver.o", steps)
+        return _build_entry(entry, "driver.o", steps, what)
 
 
 PCH = "stan/model/model_header.hpp.gch"
@@ -177,8 +163,11 @@ def _precompiled_header(tools: Toolchain) -> Path | None:
         return None
     key = tools.key()
     entry = cache_dir() / "native" / f"header-{key}"
-    with compile_lock("native", f"header-{key}"):
-        # size only: hashing 800 MB would cost seconds, and g++ itself refuses a damaged header
+    what = "Stan's precompiled model header"
+    # size only: hashing 800 MB would cost seconds, and g++ itself refuses a damaged header
+    if _trusted(entry, PCH, checksum=False):
+        return entry
+    with compile_lock("native", f"header-{key}", what):
         if not _trusted(entry, PCH, checksum=False):
 
             def steps(tmp: Path) -> None:
@@ -187,7 +176,7 @@ def _precompiled_header(tools: Toolchain) -> Path | None:
                       str(tools.include / PCH.removesuffix(".gch")), "-o", str(tmp / PCH)],
                      tmp / "build.log", "precompiling Stan's model header")
 
-            _build_entry(entry, PCH, steps)
+            _build_entry(entry, PCH, steps, what)
     return entry
 
 
@@ -206,13 +195,15 @@ def executable(program: Program, progress: bool = False) -> tuple[Path, bool]:
     tools = toolchain()
     key = cache_key(program.code, tools.key())
     entry = cache_dir() / "native" / key
-    with compile_lock("native", key):
-        if _trusted(entry, program.name):
+    if _trusted(entry, program.name):  # complete: no lock, no write (the cache may be read-only)
+        return entry / program.name, False
+    with compile_lock("native", key, program.name):
+        if _trusted(entry, program.name):  # built by another process while we waited
             return entry / program.name, False
-        driver = _driver_object(tools)
-        header = _precompiled_header(tools)
         if progress:
             print(f"hierstan: compiling {program.name} (first use only, about a minute)", file=sys.stderr)
+        driver = _driver_object(tools)
+        header = _precompiled_header(tools)
 
         def steps(tmp: Path) -> None:
             log = tmp / "build.log"
@@ -234,7 +225,7 @@ def executable(program: Program, progress: bool = False) -> tuple[Path, bool]:
                  log, f"linking {program.name}")
             model_o.unlink()  # the executable holds it; keep the cache small
 
-        return _build_entry(entry, program.name, steps), True
+        return _build_entry(entry, program.name, steps, program.name), True
 
 
 @cache

@@ -14,12 +14,21 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from ..errors import check_choice
+from ..errors import DataError, check_choice
 from ..family import Family
 from ..post_estimation import Prediction, data_column, draws_of, group_draws
 from ..programs import data_file
 from ..stan_data import DEFAULT_ADVICE, StanData, column_attrs, group_dim
-from ..validation import label_column, numeric_column, prior_scales, require_columns, require_frame
+from ..validation import (
+    distinct_columns,
+    label_column,
+    not_reserved,
+    numeric_column,
+    prior_scales,
+    require_columns,
+    require_frame,
+    text_labels,
+)
 
 FAMILY = "eight_schools"
 DESCRIPTION = "Eight schools: coaching effects with known standard errors (Rubin 1981)"
@@ -54,7 +63,12 @@ def stan_data(
     what = "eight_schools data"
     df = load_data() if data is None else require_frame(data, what)
     require_columns(df, [group, outcome, sigma], what)
-    labels = label_column(df, group, what, unique=True).astype(str).tolist()
+    distinct_columns(what, outcome=outcome, group=group, sigma=sigma)
+    not_reserved(what, [sigma], PRIORS)
+    labels = text_labels(label_column(df, group, what, unique=True).tolist(), group, what)
+    if len(labels) < 2:  # tau, the spread between schools, needs two schools at least
+        raise DataError(f"{what}: column {group!r} must hold at least 2 schools to estimate the spread "
+                        f"between schools (tau), got {len(labels)}")
     dim = group_dim(group, (), what)
     effects = numeric_column(df, outcome, what)
     errors = numeric_column(df, sigma, what, positive=True)

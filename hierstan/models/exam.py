@@ -27,12 +27,15 @@ from ..stan_data import StanData, column_attrs, group_dim
 from ..validation import (
     binary_column,
     category_column,
+    distinct_columns,
     group_codes,
     label_column,
     numeric_column,
     prior_scales,
+    require_bool,
     require_columns,
     require_frame,
+    row_labels,
 )
 
 FAMILY = "exam"
@@ -65,22 +68,25 @@ def _school_level(df: pd.DataFrame, labels: pd.Series, column: str, what: str) -
                         f"{labels.name} {', '.join(map(str, mixed[:5]))} pupils have different values")
 
 
-def design(data: pd.DataFrame | None = None, **columns: str) -> tuple[pd.DataFrame, pd.Index]:
+def design(data: pd.DataFrame | None = None, *, min_groups: int = 1,
+           **columns: str) -> tuple[pd.DataFrame, pd.Index]:
     """Validate ``data`` and return the model's columns per pupil (school code, score, lrt, vr1,
-    the eight fixed-effect columns) and the school labels, sorted."""
+    the eight fixed-effect columns) and the school labels, sorted. A fit needs ``min_groups=2``
+    schools (Sigma, their spread); new data for predictions may hold one."""
     for name in columns:
         check_choice("exam column argument", name, COLUMNS)
     names = {**COLUMNS, **columns}
     what = "exam data"
     df = load_data() if data is None else require_frame(data, what)
     require_columns(df, list(names.values()), what)
+    distinct_columns(what, **names)
     labels = label_column(df, names["group"], what)
     band = category_column(df, names["vr_band"], VR_BANDS, what)
     gender = category_column(df, names["school_gender"], SCHOOL_GENDERS, what)
     denom = category_column(df, names["school_denom"], SCHOOL_DENOMS, what)
     for column in ("school_gender", "school_denom"):
         _school_level(df, labels, names[column], what)
-    codes, schools = group_codes(df, names["group"], what)
+    codes, schools = group_codes(df, names["group"], what, min_groups=min_groups)
     lrt = numeric_column(df, names["lrt"], what)
     table = pd.DataFrame({
         "school": codes + 1, "score": numeric_column(df, names["outcome"], what), "lrt": lrt,
@@ -92,6 +98,27 @@ def design(data: pd.DataFrame | None = None, **columns: str) -> tuple[pd.DataFra
         "roman_catholic": (denom == "roman_catholic").to_numpy(float),
         "other_denom": (denom == "other").to_numpy(float)}, index=df.index)
     return table, schools
+
+
+# the user's column behind each column the program divides by its sd (exam_standardise.stan)
+_STANDARDISED = {"lrt": "lrt", "lrt2": "lrt", "vr2": "vr_band", "girl": "girl",
+                 "boys_school": "school_gender", "girls_school": "school_gender",
+                 "church_of_england": "school_denom", "roman_catholic": "school_denom",
+                 "other_denom": "school_denom"}
+
+
+def _check_spread(table: pd.DataFrame, names: dict[str, str]) -> None:
+    """The program divides lrt and the eight fixed-effect columns by their sd: a constant one (a
+    subset of mixed schools only, say) would give Stan 0/0 = NaN, so name its column before."""
+    for derived, role in _STANDARDISED.items():
+        values = table[derived].to_numpy()
+        if np.ptp(values) == 0:
+            described = role if derived == role else f"{derived} (from {role})"
+            raise DataError(
+                f"exam data: {described} is {values[0]:g} for every pupil, so column {names[role]!r} "
+                f"cannot be standardised (its sd is 0) and its effect cannot be estimated from these "
+                f"data; fit data in which it varies (or standardise=False, the model as written, "
+                f"where the prior alone decides that effect)")
 
 
 def stan_data(
@@ -112,14 +139,20 @@ def stan_data(
     :data:`SCHOOL_GENDERS` and :data:`SCHOOL_DENOMS`, constant within a school.
     """
     check_choice("exam variant", variant, VARIANTS)
-    table, schools = design(data, **columns)
+    standardise = require_bool("standardise", standardise)
+    for name in columns:
+        check_choice("exam column argument", name, COLUMNS)
+    # Sigma, the spread of the school coefficients, needs two schools at least
+    table, schools = design(data, min_groups=2, **columns)
+    if standardise:
+        _check_spread(table, {**COLUMNS, **columns})
     scales = prior_scales(PRIORS[variant], priors)
     outcome = columns.get("outcome", COLUMNS["outcome"])
     y = table["score"].to_numpy()
     group = columns.get("group", COLUMNS["group"])
     dim = group_dim(group, ("coefficient", "coefficient2", "fixed", "pupil"), what="exam data")
     index = f"{dim}_index"
-    pupils = table.index.to_list() if table.index.is_unique else list(range(len(table)))
+    pupils = row_labels(table)
     return StanData(
         program=f"exam_{variant}",
         data={"N": len(table), "J": len(schools), "y": y, "school": table["school"].to_numpy(),

@@ -28,7 +28,15 @@ from ..inference_data import outcome_name
 from ..post_estimation import Prediction, data_column, draws_of, group_draws
 from ..programs import data_file
 from ..stan_data import DEFAULT_ADVICE, StanData, column_attrs, group_dim
-from ..validation import group_codes, numeric_column, prior_scales, require_columns, require_frame
+from ..validation import (
+    distinct_columns,
+    group_codes,
+    numeric_column,
+    prior_scales,
+    require_columns,
+    require_frame,
+    row_labels,
+)
 from . import mathtest_gibbs
 
 FAMILY = "mathtest"
@@ -96,6 +104,7 @@ def stan_data(
     what = "mathtest data"
     df = load_data() if data is None else require_frame(data, what)
     require_columns(df, [outcome, school], what)
+    distinct_columns(what, outcome=outcome, group=school)
     y = numeric_column(df, outcome, what)
     negative = df.index[y < 0]
     if len(negative):
@@ -103,12 +112,13 @@ def stan_data(
                                                       if len(negative) > 5 else "")
         raise DataError(f"{what}: column {outcome!r} holds test scores and must be >= 0; "
                         f"row(s) {shown} are negative")
-    codes, ids = group_codes(df, school, what)
+    # tau^2, the spread between schools, needs two schools at least
+    codes, ids = group_codes(df, school, what, min_groups=2)
     dim = group_dim(school, ("student",), what)
     index, sizes = f"{dim}_index", f"{dim}_n"
     stats = sufficient_statistics(y, codes, len(ids))
     scales = prior_scales(PRIORS, priors, locations=("nu",))
-    students = df.index.to_list() if df.index.is_unique else list(range(len(df)))
+    students = row_labels(df)
     return StanData(
         program="mathtest_hierarchical",
         data={"N": len(y), "J": len(ids), "y": y, "school": codes + 1,
@@ -233,8 +243,6 @@ def empirical_bayes(data: pd.DataFrame | None = None, **columns: str) -> Empiric
     d = prepared.data
     n, ss = d["school_n"].astype(float), d["school_ss"]
     ybar = d["school_sum"] / n
-    if d["J"] < 2:
-        raise DataError("mathtest data: empirical Bayes needs at least 2 schools to estimate tau^2")
     if d["N"] == d["J"]:
         raise DataError("mathtest data: every school has one student, so sigma^2 and tau^2 cannot be told "
                         "apart by the likelihood; empirical Bayes needs a school with 2 or more")

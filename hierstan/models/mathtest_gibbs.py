@@ -22,6 +22,7 @@ import time
 import arviz as az
 import numpy as np
 
+from ..fitting import check_sampler_arguments
 from ..stan_data import StanData
 
 
@@ -42,6 +43,7 @@ def sample_gibbs(stan_data: StanData, *, chains: int = 4, draws: int = 5000, war
     ``lambda``, ``omega``, ``sigma2``, ``tau2`` and ``theta`` (by school), plus observed_data and
     constant_data. No sample_stats (there is no sampler tuning to report).
     """
+    check_sampler_arguments(chains=chains, draws=draws, warmup=warmup, seed=seed)
     seed = secrets.randbelow(2**31) if seed is None else seed
     rng = np.random.default_rng(seed)
     d = stan_data.data

@@ -31,7 +31,14 @@ from ..errors import DataError, check_choice
 from ..family import Family
 from ..post_estimation import Prediction, data_column, draws_of, group_draws
 from ..stan_data import DEFAULT_ADVICE, StanData, column_attrs, group_dim
-from ..validation import group_codes, numeric_column, prior_scales, require_columns, require_frame
+from ..validation import (
+    distinct_columns,
+    group_codes,
+    numeric_column,
+    prior_scales,
+    require_columns,
+    require_frame,
+)
 
 FAMILY = "multigroup"
 DESCRIPTION = "G-group linear regression: pooled, separate or hierarchical coefficient vectors"
@@ -186,14 +193,17 @@ def stan_data(
     df = load_data() if data is None else require_frame(data, what)
     if predictors is None:
         predictors = _default_predictors(df, what)
-    else:  # a single name is one predictor, not a sequence of characters
-        predictors = [predictors] if isinstance(predictors, str) else list(predictors)
+    elif isinstance(predictors, str):  # a single name is one predictor, not a sequence of characters
+        predictors = [predictors]
+    elif isinstance(predictors, (list, tuple, pd.Index)):
+        predictors = list(predictors)
+    else:
+        raise DataError(f"{what}: predictors must be a column name or a list of column names, "
+                        f"got {type(predictors).__name__}")
     if not predictors:
         raise DataError(f"{what}: at least one predictor column is needed (m >= 1)")
-    if len(set(predictors)) < len(predictors) or {group, outcome} & set(predictors) or group == outcome:
-        raise DataError(f"{what}: group {group!r}, predictors {predictors} and outcome {outcome!r} "
-                        "must be distinct columns")
     require_columns(df, [group, *predictors, outcome], what)
+    distinct_columns(what, group=group, predictors=predictors, outcome=outcome)
     codes, labels = group_codes(df, group, what, min_groups=2)
     dim = group_dim(group, ("coefficient", "coefficient2", "obs"), what)
     X = np.column_stack([numeric_column(df, c, what) for c in predictors])

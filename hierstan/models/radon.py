@@ -27,7 +27,16 @@ from ..post_estimation import (
 )
 from ..programs import data_file
 from ..stan_data import DEFAULT_ADVICE, StanData, column_attrs, group_dim
-from ..validation import group_codes, numeric_column, prior_scales, require_columns, require_frame
+from ..validation import (
+    distinct_columns,
+    group_codes,
+    not_reserved,
+    numeric_column,
+    prior_scales,
+    require_columns,
+    require_frame,
+    row_labels,
+)
 
 FAMILY = "radon"
 DESCRIPTION = "Minnesota radon: log radon by floor, 919 houses in 85 counties (Gelman & Hill)"
@@ -79,14 +88,19 @@ def stan_data(
     check_choice("likelihood", likelihood, LIKELIHOODS)
     what = "radon data"
     df = load_data() if data is None else require_frame(data, what)
-    needed = [outcome, predictor, group] + ([group_predictor] if variant == "group_predictor" else [])
+    uses_level = variant == "group_predictor"
+    needed = [outcome, predictor, group] + ([group_predictor] if uses_level else [])
     require_columns(df, needed, what)
+    distinct_columns(what, outcome=outcome, predictor=predictor, group=group,
+                     **({"group_predictor": group_predictor} if uses_level else {}))
+    not_reserved(what, [predictor] + ([group_predictor] if uses_level else []), [f"{group}_index", *PRIORS])
     y = numeric_column(df, outcome, what)
     x = numeric_column(df, predictor, what)
-    codes, counties = group_codes(df, group, what)
+    # a population sd (sigma_alpha, sigma_beta) needs two counties; pooled and unpooled need one
+    codes, counties = group_codes(df, group, what, min_groups=2 if variant in HIERARCHICAL else 1)
     dim = group_dim(group, ("house",), what)
     u = np.zeros(len(counties))
-    if variant == "group_predictor":
+    if uses_level:
         level = pd.Series(numeric_column(df, group_predictor, what)).groupby(codes)
         varying = [counties[i] for i in np.flatnonzero(level.nunique().to_numpy() > 1)]
         if varying:
@@ -98,7 +112,7 @@ def stan_data(
     scales = prior_scales(PRIORS, priors)
     county_dim = [dim]
     index = f"{dim}_index"
-    houses = df.index.to_list() if df.index.is_unique else list(range(len(df)))
+    houses = row_labels(df)
     vectors = {"varying_intercept_slope": ("alpha", "beta", "z_alpha", "z_beta"),
                "varying_intercept": ("alpha", "z_alpha"), "group_predictor": ("alpha", "z_alpha"),
                "unpooled": ("alpha", "beta"), "pooled": ()}[variant]
@@ -118,8 +132,9 @@ def stan_data(
         observed=y,
         coords={dim: counties, "house": houses},
         dims={**{name: county_dim for name in vectors}, outcome: ["house"], predictor: ["house"],
-              index: ["house"], group_predictor: county_dim},
-        constant={predictor: x, index: codes, group_predictor: u, **scales},
+              index: ["house"], **({group_predictor: county_dim} if uses_level else {})},
+        # the county-level predictor only where the variant uses it (others give Stan zeros)
+        constant={predictor: x, index: codes, **({group_predictor: u} if uses_level else {}), **scales},
         attrs={"family": FAMILY, "variant": variant, "parameterization": parameterization,
                "likelihood": "cells" if use_cells else "houses", "predictor": predictor,
                "group_dim": dim, "group_index": index,

@@ -26,12 +26,15 @@ from ..programs import data_file
 from ..stan_data import DEFAULT_ADVICE, StanData, column_attrs, group_dim
 from ..validation import (
     binary_column,
+    distinct_columns,
     group_codes,
     label_column,
+    not_reserved,
     numeric_column,
     prior_scales,
     require_columns,
     require_frame,
+    row_labels,
 )
 
 FAMILY = "thai"
@@ -56,9 +59,13 @@ def load_data() -> pd.DataFrame:
 
 def _subset(labels: pd.Series, keep: np.ndarray, schools: int, seed: int, what: str) -> np.ndarray:
     """Rows of a seeded random subset of ``schools`` of the schools with rows kept."""
-    available = np.sort(labels[keep].unique())
     if isinstance(schools, bool) or not isinstance(schools, (int, np.integer)) or schools < 2:
         raise DataError(f"{what}: schools must be an integer >= 2, got {schools!r}")
+    available = labels[keep].unique()
+    try:
+        available = np.sort(available)
+    except TypeError:  # labels of several kinds (numbers and text): order them as text
+        available = np.array(sorted(available, key=str), dtype=object)
     if schools > len(available):
         raise DataError(f"{what}: asked for a subset of {schools} schools, but the data have only "
                         f"{len(available)}")
@@ -117,14 +124,25 @@ def stan_data(
     uses_pped = variant != "intercept_only"
     what = "thai data"
     df = load_data() if data is None else require_frame(data, what)
+    if isinstance(subset_seed, (bool, np.bool_)) or not isinstance(subset_seed, (int, np.integer)) \
+            or subset_seed < 0:
+        raise DataError(f"{what}: subset_seed must be an integer >= 0, got {subset_seed!r}")
     require_columns(df, list(dict.fromkeys([outcome, school, *([pped] if uses_pped else []), *fixed])), what)
+    distinct_columns(what, outcome=outcome, group=school, **({"pped": pped} if uses_pped else {}),
+                     **({"sex": names["sex"], "msesc": names["msesc"]} if variant == "covariates" else {}))
+    not_reserved(what, [*([pped] if uses_pped else []), *fixed], [f"{school}_index", *PRIORS])
     labels = label_column(df, school, what)
-    for column in [outcome, *([pped] if uses_pped else []), *fixed[:1 if variant == "covariates" else 0]]:
-        binary_column(df, column, what)
+    # the validated values (0.0/1.0 even if the column held them as text) are what the model gets
+    binary = {column: binary_column(df, column, what)
+              for column in [outcome, *([pped] if uses_pped else []),
+                             *fixed[:1 if variant == "covariates" else 0]]}
     keep = np.ones(len(df), dtype=bool)
     dropped = {"pupils": 0, "schools": 0}
     if variant == "covariates":
         absent = df[names["msesc"]].isna().to_numpy()
+        if absent.all():
+            raise DataError(f"{what}: column {names['msesc']!r} is missing for every pupil, so no complete "
+                            "row remains for the covariates variant")
         if absent.any():
             dropped = {"pupils": int(absent.sum()), "schools": int(labels[absent].nunique())}
             message = (f"{what}: column {names['msesc']!r} is missing for {dropped['pupils']} pupils in "
@@ -137,12 +155,13 @@ def stan_data(
     if schools is not None:
         keep &= _subset(labels, keep, schools, subset_seed, what)
     rows = df.loc[keep]
-    codes, ids = group_codes(rows, school, what)
+    # every variant has a population sd (of intercepts or of pped slopes): 2 schools at least
+    codes, ids = group_codes(rows, school, what, min_groups=2)
     dim = group_dim(school, ("pupil", "coefficient"), what)
     index = f"{dim}_index"
-    y = rows[outcome].to_numpy(dtype=int)
+    y = binary[outcome][keep].astype(int)
     X = np.column_stack([numeric_column(rows, c, what) for c in fixed]) if fixed else np.zeros((len(rows), 0))
-    x_pped = rows[pped].to_numpy(dtype=float) if uses_pped else np.zeros(len(rows))
+    x_pped = binary[pped][keep] if uses_pped else np.zeros(len(rows))
     # cells: one per school and covariate pattern (pped may also be a column of X: harmless)
     pattern = pd.DataFrame(X, columns=[f"x{k}" for k in range(X.shape[1])])
     pattern.insert(0, "pped", x_pped)
@@ -155,7 +174,7 @@ def stan_data(
     centre = share if parameterization == "noncentered" else np.zeros(len(ids))
     per_school = {"random_slope": ("alpha", "z_alpha", "beta", "z_beta"),
                   "slope_only": ("beta", "z_beta")}.get(variant, ("alpha", "z_alpha"))
-    pupils = rows.index.to_list() if df.index.is_unique else list(np.flatnonzero(keep))
+    pupils = [label for label, kept in zip(row_labels(df), keep) if kept]
     constant = {index: codes, **({pped: x_pped} if uses_pped else {}),
                 **{c: X[:, k] for k, c in enumerate(fixed)}}
     return StanData(
