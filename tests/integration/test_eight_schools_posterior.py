@@ -115,5 +115,5 @@ def test_netcdf_round_trip_keeps_labels_and_diagnostics(noncentered, tmp_path):
     noncentered.to_netcdf(path)
     loaded = az.from_netcdf(path)
     assert list(loaded.posterior["school"].values) == list("ABCDEFGH")
-    assert loaded.posterior.attrs["variant"] == "noncentered"
+    assert loaded.posterior.attrs["parameterization"] == "noncentered"
     assert hierstan.diagnose(loaded).divergences == hierstan.diagnose(noncentered).divergences
