@@ -159,6 +159,8 @@ def group_draws(idata: az.InferenceData, labels: pd.Series, names: list[str],
     the population, (samples, len(unseen), ...) per name. ``new`` is None where the variant has
     no population (unpooled, separate)."""
     post = idata.posterior
+    if not names:  # a variant with no group-level effect (pooled): every row shares the same draws
+        return {}
     dim = post.attrs["group_dim"]
     position = {str(label): i for i, label in enumerate(post[dim].values)}
     labels = [str(label) for label in labels]

@@ -359,7 +359,8 @@ def _predict(idata: az.InferenceData, newdata: pd.DataFrame, rng: np.random.Gene
     slope = variant in ("random_slope", "slope_only")
     pped = data_column(idata, "pped")
     require_columns(newdata, list(dict.fromkeys([group, *fixed, *([pped] if slope else [])])), "new data")
-    per_school = [name for name in ("alpha", "beta") if post.attrs["group_dim"] in post[name].dims]
+    dim = post.attrs["group_dim"]
+    per_school = [name for name in ("alpha", "beta") if name in post and dim in post[name].dims]
 
     def new(unseen: list[str]) -> dict[str, np.ndarray]:
         size = (post.sizes["chain"] * post.sizes["draw"], len(unseen))
