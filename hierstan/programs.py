@@ -15,7 +15,6 @@ from pathlib import Path
 from .errors import check_choice
 
 _PACKAGE = Path(__file__).resolve().parent
-_OUTPUT_BLOCK = re.compile(r"^(?:transformed )?parameters\s*\{|^generated quantities\s*\{", re.MULTILINE)
 # a declaration: [array[...]] type[<...>][[...]] name followed by ; or =
 _DECLARED = re.compile(r"^\s*(?:array\[[^\]]*\]\s*)?[a-z_]+(?:<[^;>]*>)?(?:\[[^\]]*\])?\s+(\w+)\s*[;=]",
                        re.MULTILINE)
@@ -47,19 +46,25 @@ class Program:
     def digest(self) -> str:
         return hashlib.sha256(self.code.encode()).hexdigest()
 
+    def block(self, name: str) -> str:
+        """The body of the program's top-level block ``name`` ("data", "generated quantities",
+        ...), empty if it has none."""
+        found = re.search(rf"^{name}\s*{{", self.code, re.MULTILINE)
+        if not found:
+            return ""
+        depth = 1
+        for end in range(found.end(), len(self.code)):
+            depth += {"{": 1, "}": -1}.get(self.code[end], 0)
+            if depth == 0:
+                return self.code[found.end():end]
+        raise ValueError(f"{self.name}: unclosed {name} block")
+
     @property
     def outputs(self) -> set[str]:
         """Names declared in the blocks whose values are written out (parameters, transformed
         parameters, generated quantities), local ones included: what a draw may be named."""
-        names: set[str] = set()
-        for block in _OUTPUT_BLOCK.finditer(self.code):
-            depth, start = 0, block.end()
-            for end in range(start, len(self.code)):
-                depth += {"{": 1, "}": -1}.get(self.code[end], 0)
-                if depth < 0:
-                    break
-            names.update(_DECLARED.findall(self.code[start:end]))
-        return names
+        blocks = ("parameters", "transformed parameters", "generated quantities")
+        return {name for block in blocks for name in _DECLARED.findall(self.block(block))}
 
 
 def program_names() -> list[str]:

@@ -88,16 +88,6 @@ DECLARED = re.compile(r"^\s*(?:array\[[^\]]*\]\s*)?(?:int|real|vector|matrix|cor
                       r"[^;]*?\s(\w+);", re.MULTILINE)
 
 
-def _block(code: str, name: str) -> str:
-    start = re.search(rf"^{name}\s*{{", code, re.MULTILINE).end()
-    depth = 1
-    for end in range(start, len(code)):
-        depth += {"{": 1, "}": -1}.get(code[end], 0)
-        if depth == 0:
-            return code[start:end]
-    raise AssertionError(f"unclosed {name} block")
-
-
 @pytest.mark.parametrize(("name", "variant"),
                          [(n, v) for n, f in sorted(FAMILIES.items()) for v in f.variants])
 def test_program_declares_exactly_the_data_prepare_gives(name, variant):
@@ -109,7 +99,7 @@ def test_program_declares_exactly_the_data_prepare_gives(name, variant):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # thai covariates: rows dropped for missing msesc
             prepared = family.prepare(None, variant=variant, **options)
-        declared = DECLARED.findall(_block(load_program(prepared.program).code, "data"))
+        declared = DECLARED.findall(load_program(prepared.program).block("data"))
         assert len(declared) == len(set(declared))
         assert set(declared) == set(prepared.data), (name, variant, form)
 
