@@ -268,7 +268,9 @@ def parser() -> argparse.ArgumentParser:
     fit.add_argument("model", help="model family, e.g. eight_schools")
     fit.add_argument("--data", type=Path, help="CSV file (default: the shipped data)")
     fit.add_argument("--variant", help="model variant (default: the family's first)")
-    fit.add_argument("--parameterization", help="centered or noncentered, where the family offers both")
+    fit.add_argument("--parameterization",
+                     help="auto (the default: each group's form chosen from the data), centered or "
+                          "noncentered, where the family offers them")
     fit.add_argument("--outcome", help="column of the outcome (default: the family's)")
     fit.add_argument("--group", help="column of the group labels (default: the family's)")
     fit.add_argument("--column", action="append", metavar="ROLE=NAME",

@@ -36,6 +36,8 @@ class DiagnosticReport:
     ess_tail_min: float
     table: pd.DataFrame = field(repr=False)
     problems: list[str] = field(default_factory=list)
+    # the group effects' form, and for "auto" what the pilot chose
+    parameterization: str = ""
 
     @property
     def ok(self) -> bool:
@@ -49,6 +51,8 @@ class DiagnosticReport:
             f"max R-hat: {self.rhat_max:.3f}",
             f"min bulk ESS: {self.ess_bulk_min:.0f}, min tail ESS: {self.ess_tail_min:.0f}",
         ]
+        if self.parameterization:
+            lines.append(f"parameterization: {self.parameterization}")
         lines += [f"PROBLEM: {p}" for p in self.problems] or ["no problems found"]
         return "\n".join(lines)
 
@@ -91,6 +95,7 @@ def diagnose(idata: az.InferenceData) -> DiagnosticReport:
         ess_bulk_min=float(table["ess_bulk"].min()),
         ess_tail_min=float(table["ess_tail"].min()),
         table=table,
+        parameterization=_parameterization(attrs),
     )
     advice = attrs.get("divergence_advice", DEFAULT_ADVICE)
     if divergences:
@@ -124,6 +129,14 @@ def diagnose(idata: az.InferenceData) -> DiagnosticReport:
                 "or reparameterise"
             )
     return report
+
+
+def _parameterization(attrs: dict) -> str:
+    form = attrs.get("parameterization")
+    if not isinstance(form, str) or not form:
+        return ""
+    choice = attrs.get("parameterization_choice", "")
+    return f"{form} ({choice})" if choice else form
 
 
 def _names(index: pd.Index, limit: int = 6) -> str:

@@ -1,8 +1,9 @@
 """Eight schools (docs/models.md §1): coaching effects in eight schools with known standard errors.
 
 y_j ~ normal(theta_j, sigma_j); theta_j ~ normal(mu, tau); mu ~ normal(0, 5);
-tau ~ half-Cauchy(0, 5). One variant, ``hierarchical``; parameterization ``noncentered``
-(default: theta = mu + tau * z_theta) or ``centered``, a data flag per school of one program.
+tau ~ half-Cauchy(0, 5). One variant, ``hierarchical``; parameterization ``auto`` (default: each
+school's form from the data, hierstan.parameterization), ``noncentered`` (theta = mu + tau *
+z_theta) or ``centered``, a data flag per school of one program.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from matplotlib.axes import Axes
 
 from ..errors import DataError, check_choice
 from ..family import Family
+from ..parameterization import advice, choose, describe, forced
 from ..post_estimation import Prediction, data_column, draws_of, group_draws
 from ..programs import data_file
-from ..stan_data import DEFAULT_ADVICE, StanData, column_attrs, group_dim
+from ..stan_data import StanData, column_attrs, group_dim
 from ..validation import (
     distinct_columns,
     label_column,
@@ -33,7 +35,7 @@ from ..validation import (
 FAMILY = "eight_schools"
 DESCRIPTION = "Eight schools: coaching effects with known standard errors (Rubin 1981)"
 VARIANTS = ("hierarchical",)
-PARAMETERIZATIONS = ("noncentered", "centered")
+PARAMETERIZATIONS = ("auto", "noncentered", "centered")
 PRIORS = {"mu_scale": 5.0, "tau_scale": 5.0}
 
 
@@ -46,7 +48,7 @@ def stan_data(
     data: pd.DataFrame | None = None,
     *,
     variant: str = "hierarchical",
-    parameterization: str = "noncentered",
+    parameterization: str = "auto",
     priors: dict[str, float] | None = None,
     outcome: str = "y",
     group: str = "school",
@@ -73,26 +75,28 @@ def stan_data(
     effects = numeric_column(df, outcome, what)
     errors = numeric_column(df, sigma, what, positive=True)
     scales = prior_scales(PRIORS, priors)
+    if parameterization == "auto":
+        # each school's own estimate and its known variance: tau's REML pilot
+        choices = [choose("theta", "tau", effects, errors**2)]
+        centered, choice = choices[0].centered, describe(choices, dim)
+    else:
+        centered, choice = forced(parameterization, len(df)), ""
     return StanData(
         program="eight_schools",
         data={"J": len(df), "y": effects, "sigma": errors, **scales, "prior_only": 0, "pointwise": 0,
-              "centered": [int(parameterization == "centered")] * len(df)},
+              "centered": centered.astype(int).tolist()},
         outcome=outcome,
         observed=effects,
         coords={dim: labels},
         dims={"theta": [dim], "z_theta": [dim], outcome: [dim], sigma: [dim]},
         constant={sigma: errors, **scales},
         attrs={"family": FAMILY, "variant": variant, "parameterization": parameterization,
-               "group_dim": dim,
+               "parameterization_choice": choice, "group_dim": dim,
                **column_attrs(outcome=outcome, group=group, sigma=sigma)},
         # at 0.8 the non-centered variant still diverges once or twice in 4000 draws
         rows=df.copy(),
         adapt_delta=0.95,
-        divergence_advice=(
-            "use the non-centered parameterization (parameterization='noncentered')"
-            if parameterization == "centered"
-            else DEFAULT_ADVICE
-        ),
+        divergence_advice=advice(parameterization),
     )
 
 

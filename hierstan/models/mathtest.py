@@ -2,9 +2,9 @@
 
 y_ij ~ normal(theta_i, sigma^2), theta_i ~ normal(mu, tau^2 sigma^2), tau^2 a variance ratio.
 Three fits of the same model: empirical Bayes (closed-form marginal likelihood maximised with
-scipy), full Bayes in Stan (``centered``, the default, or ``noncentered``; one program, prior
-draws always non-centered), and the original analysis's Gibbs sampler
-(:mod:`hierstan.models.mathtest_gibbs`) as an independent cross-check.
+scipy), full Bayes in Stan (``auto``, the default: each school's form from the data; or
+``centered`` or ``noncentered`` for all; one program, prior draws always non-centered), and
+the original analysis's Gibbs sampler (:mod:`hierstan.models.mathtest_gibbs`) as an independent cross-check.
 
 Speed: the scores enter the likelihood only through each school's count, sum and sum of squared
 deviations, so a Stan gradient costs O(schools), not O(students); per-student ``log_lik`` and
@@ -25,9 +25,10 @@ from scipy.optimize import minimize
 from ..errors import DataError, DataWarning, check_choice, warn_user
 from ..family import Family
 from ..inference_data import outcome_name
+from ..parameterization import advice, choose, describe, forced, group_regression
 from ..post_estimation import Prediction, data_column, draws_of, group_draws
 from ..programs import data_file
-from ..stan_data import DEFAULT_ADVICE, StanData, column_attrs, group_dim
+from ..stan_data import StanData, column_attrs, group_dim
 from ..validation import (
     distinct_columns,
     group_codes,
@@ -42,7 +43,7 @@ from . import mathtest_gibbs
 FAMILY = "mathtest"
 DESCRIPTION = "Math test scores: 1993 students in 100 schools (hierarchical normal, EB and Gibbs too)"
 VARIANTS = ("hierarchical",)
-PARAMETERIZATIONS = ("centered", "noncentered")
+PARAMETERIZATIONS = ("auto", "centered", "noncentered")
 # Proper, weakly informative defaults for scores in points on a 0-100 test (shape/rate gammas):
 # - lambda = 1/sigma^2 ~ gamma(1, 50): sigma^2 ~ inverse-gamma(1, 50), prior median sigma 8.5
 #   points, 95% interval 3.7 to 44 points;
@@ -75,7 +76,7 @@ def stan_data(
     data: pd.DataFrame | None = None,
     *,
     variant: str = "hierarchical",
-    parameterization: str = "centered",
+    parameterization: str = "auto",
     priors: dict[str, float] | None = None,
     **columns: str,
 ) -> StanData:
@@ -86,9 +87,10 @@ def stan_data(
     variant
         ``"hierarchical"``, the one variant.
     parameterization
-        ``"centered"`` (default: the data pin each school mean, see the Stan program) or
+        ``"auto"`` (default: each school's form from the data, hierstan.parameterization),
+        ``"centered"`` (the data pin each school mean, see the Stan program) or
         ``"noncentered"`` (for few students per school). Prior draws (``prior=True``) are
-        non-centered in both: without data the centered form is a funnel.
+        non-centered in all: without data the centered form is a funnel.
     priors
         Overrides of :data:`PRIORS` (``a``, ``b``, ``c``, ``d``, ``phi`` > 0; ``nu`` any number).
     columns
@@ -119,12 +121,19 @@ def stan_data(
     stats = sufficient_statistics(y, codes, len(ids))
     scales = prior_scales(PRIORS, priors, locations=("nu",))
     students = row_labels(df)
+    if parameterization == "auto":
+        # school means and the pooled within-school variance: a REML pilot of theta's sd
+        mean, variance, _ = group_regression(y, np.ones((len(y), 1)), codes, len(ids))
+        choices = [choose("theta", "tau * sigma", mean[:, 0], variance[:, 0])]
+        centered, choice = choices[0].centered, describe(choices, dim)
+    else:
+        centered, choice = forced(parameterization, len(ids)), ""
     return StanData(
         program="mathtest_hierarchical",
         data={"N": len(y), "J": len(ids), "y": y, "school": codes + 1,
               "school_n": stats["n"].to_numpy(), "school_sum": stats["sum"].to_numpy(),
               "school_ss": stats["ss"].to_numpy(), **scales, "pointwise": 0, "prior_only": 0,
-              "centered": [int(parameterization == "centered")] * len(ids)},
+              "centered": centered.astype(int).tolist()},
         outcome=outcome,
         observed=y,
         coords={dim: ids, "student": students},
@@ -132,14 +141,11 @@ def stan_data(
               sizes: [dim]},
         constant={index: codes, sizes: stats["n"].to_numpy(), **scales},
         attrs={"family": FAMILY, "variant": variant, "parameterization": parameterization,
-               "group_dim": dim, "group_index": index,
+               "parameterization_choice": choice, "group_dim": dim, "group_index": index,
                **column_attrs(**names)},
         rows=df.copy(),
         adapt_delta=0.95,
-        divergence_advice=("use the non-centered parameterization (parameterization='noncentered'): "
-                           "with few students "
-                           "per school the centered form has a funnel"
-                           if parameterization == "centered" else DEFAULT_ADVICE),
+        divergence_advice=advice(parameterization),
     )
 
 

@@ -7,13 +7,13 @@ tau ~ half-normal(0, 5), Omega ~ LKJ(2); ``pooled``, one w for every group, w ~ 
 analysis's inverse-gamma(2.01, 1.01) (mean 1, sd 10) with ``sigma_prior="inv_gamma"``. Every prior
 setting and switch is Stan data, so none needs a recompile.
 
-The hierarchical program samples either parameterization (``parameterization=``). docs/models.md
-writes it non-centered, w_g = mu_w + diag(tau) L_Omega z_g, but the default here is centered:
-with 1000 rows per group the data pin each w_g to about +-0.02, so non-centered z_g must follow
-(mu_w, tau, L_Omega) along a ridge that narrow; NUTS then takes steps of ~0.001, hits the maximum
-tree depth on almost every draw and leaves R-hat above 1.01 (measured on the default simulation).
-Non-centered suits groups whose rows say little about their w_g (few rows, much noise,
-compared with the spread of w between groups).
+The hierarchical program samples either parameterization, group by group (``parameterization=``;
+default ``auto``: each group's form from the data). docs/models.md writes it non-centered,
+w_g = mu_w + diag(tau) L_Omega z_g, but with 1000 rows per group the data pin each w_g to about
++-0.02, so non-centered z_g must follow (mu_w, tau, L_Omega) along a ridge that narrow; NUTS then
+takes steps of ~0.001, hits the maximum tree depth on almost every draw and leaves R-hat above
+1.01 (measured on the default simulation). Non-centered suits groups whose rows say little about
+their w_g (few rows, much noise, compared with the spread of w between groups).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from matplotlib.figure import Figure
 
 from ..errors import DataError, check_choice
 from ..family import Family
+from ..parameterization import advice, choose, combined, describe, forced, group_regression
 from ..post_estimation import Prediction, data_column, draws_of, group_draws
 from ..stan_data import DEFAULT_ADVICE, StanData, column_attrs, group_dim
 from ..validation import (
@@ -51,13 +52,7 @@ PRIORS = {
     "hierarchical": {"mu_w_scale": 10.0, "tau_scale": 5.0, "lkj_eta": 2.0, **_SIGMA},
 }
 SIGMA_PRIORS = {"half_normal": 1, "inv_gamma": 2}  # the Stan data flag sigma_prior
-PARAMETERIZATIONS = ("centered", "noncentered")  # of the hierarchical variant; data flag centered
-ADVICE = {
-    "centered": "raise adapt_delta further (e.g. adapt_delta=0.999); if each group's rows say "
-                "little about its w, try parameterization='noncentered'",
-    "noncentered": "with many rows per group use parameterization='centered' (the data pin each "
-                   "w_g, which the non-centered form turns into a narrow ridge)",
-}
+PARAMETERIZATIONS = ("auto", "centered", "noncentered")  # of the hierarchical variant
 # the original example: group a's coefficients; group b has their negatives
 ORIGINAL_W = (1.0, 3.5, 6.0)
 # sd of the coefficients drawn when the original ones do not apply (G > 2 or m != 3)
@@ -172,8 +167,9 @@ def stan_data(
         ``"half_normal"`` (sigma ~ half-normal(0, sigma_scale)) or ``"inv_gamma"``
         (sigma ~ inverse-gamma(sigma_ig_shape, sigma_ig_scale)).
     parameterization
-        Hierarchical variant only: ``"centered"`` (default; groups with many rows) or
-        ``"noncentered"`` (groups whose rows say little about their w_g); see the module notes.
+        Hierarchical variant only: ``"auto"`` (default: each group's form from the data, see
+        hierstan.parameterization), ``"centered"`` (groups with many rows) or ``"noncentered"``
+        (groups whose rows say little about their w_g); see the module notes.
 
     Returns
     -------
@@ -187,7 +183,7 @@ def stan_data(
     if variant != "hierarchical" and parameterization is not None:
         raise DataError(f"parameterization applies to the hierarchical variant only, not {variant!r}")
     if variant == "hierarchical":
-        parameterization = check_choice("multigroup parameterization", parameterization or "centered",
+        parameterization = check_choice("multigroup parameterization", parameterization or "auto",
                                         PARAMETERIZATIONS)
     what = "multigroup data"
     df = load_data() if data is None else require_frame(data, what)
@@ -210,12 +206,21 @@ def stan_data(
     y = numeric_column(df, outcome, what)
     scales = prior_scales(PRIORS[variant], priors)
     w_dims = ["coefficient"] if variant == "pooled" else [dim, "coefficient"]
+    centered, choice = {}, ""
+    if parameterization == "auto":
+        # least squares within each group; a group's w_g is sampled as a vector: centered only
+        # where its rows pin every coefficient
+        coef, variance, _ = group_regression(y, X, codes, len(labels))
+        choices = [choose(f"w[{name}]", f"tau[{name}]", coef[:, k], variance[:, k])
+                   for k, name in enumerate(predictors)]
+        centered, choice = {"centered": combined(choices)}, describe(choices, dim)
+    elif parameterization:
+        centered = {"centered": forced(parameterization, len(labels))}
     return StanData(
         program=f"multigroup_{variant}",
         data={"N": len(df), "G": len(labels), "m": len(predictors), "X": X, "group": codes + 1,
               "y": y, "sigma_prior": SIGMA_PRIORS[sigma_prior], **scales, "prior_only": 0, "pointwise": 0,
-              **({"centered": [int(parameterization == "centered")] * len(labels)}
-                 if parameterization else {})},
+              **{name: flags.astype(int).tolist() for name, flags in centered.items()}},
         outcome=outcome,
         observed=y,
         coords={dim: labels, "coefficient": predictors, "coefficient2": predictors,
@@ -227,7 +232,8 @@ def stan_data(
         # 0-based like every family's group index (Stan's data has them 1-based)
         constant={"X": X, f"{dim}_index": codes, **scales},
         attrs={"family": FAMILY, "variant": variant, "sigma_prior": sigma_prior,
-               "parameterization": parameterization, "group_dim": dim,
+               "parameterization": parameterization, "parameterization_choice": choice,
+               "group_dim": dim,
                "group_index": f"{dim}_index",
                **column_attrs(outcome=outcome, group=group, predictors=predictors)},
         # two groups say little about an m x m covariance: its posterior reaches towards singular
@@ -235,7 +241,7 @@ def stan_data(
         # in 4000 draws, at 0.99 0-6 times
         rows=df.copy(),
         adapt_delta=0.99 if variant == "hierarchical" else 0.8,
-        divergence_advice=ADVICE[parameterization] if parameterization else DEFAULT_ADVICE,
+        divergence_advice=advice(parameterization) if parameterization else DEFAULT_ADVICE,
     )
 
 

@@ -2,7 +2,8 @@
 
 Variants: ``varying_intercept_slope`` (default), ``varying_intercept``, ``group_predictor``
 (county intercepts depend on log uranium), ``pooled`` and ``unpooled``; each hierarchical one
-``noncentered`` (default) or ``centered``. The likelihood is computed from exact sufficient
+``auto`` (default: each county's intercept and slope centered or not from the data, see
+hierstan.parameterization), ``noncentered`` or ``centered``. The likelihood is computed from exact sufficient
 statistics of the (county, predictor value) cells when that shrinks the work (``likelihood=
 "auto"``), house by house otherwise; ``log_lik`` and ``y_rep`` are always per house.
 """
@@ -18,6 +19,7 @@ from matplotlib.figure import Figure
 
 from ..errors import DataError, check_choice
 from ..family import Family
+from ..parameterization import EffectChoice, advice, choose, describe, forced, group_regression
 from ..post_estimation import (
     Prediction,
     data_column,
@@ -42,7 +44,7 @@ FAMILY = "radon"
 DESCRIPTION = "Minnesota radon: log radon by floor, 919 houses in 85 counties (Gelman & Hill)"
 VARIANTS = ("varying_intercept_slope", "varying_intercept", "group_predictor", "pooled", "unpooled")
 HIERARCHICAL = ("varying_intercept_slope", "varying_intercept", "group_predictor")
-PARAMETERIZATIONS = ("noncentered", "centered")
+PARAMETERIZATIONS = ("auto", "noncentered", "centered")
 LIKELIHOODS = ("auto", "cells", "houses")
 PRIORS = {"coef_scale": 10.0, "hyper_scale": 5.0, "sigma_scale": 5.0}
 
@@ -67,7 +69,7 @@ def stan_data(
     data: pd.DataFrame | None = None,
     *,
     variant: str = "varying_intercept_slope",
-    parameterization: str = "noncentered",
+    parameterization: str = "auto",
     likelihood: str = "auto",
     priors: dict[str, float] | None = None,
     outcome: str = "log_radon",
@@ -113,6 +115,15 @@ def stan_data(
     county_dim = [dim]
     index = f"{dim}_index"
     houses = row_labels(df)
+    centered, choice = {}, ""
+    if variant in HIERARCHICAL and parameterization == "auto":
+        choices = _pilot(variant, y, x, u, codes, len(counties))
+        centered = {"centered": choices[0].centered,
+                    **({"centered_slope": choices[1].centered} if len(choices) > 1 else {})}
+        choice = describe(choices, dim)
+    elif variant in HIERARCHICAL:
+        centered = {name: forced(parameterization, len(counties)) for name in
+                    ("centered", "centered_slope")[:2 if variant == "varying_intercept_slope" else 1]}
     vectors = {"varying_intercept_slope": ("alpha", "beta", "z_alpha", "z_beta"),
                "varying_intercept": ("alpha", "z_alpha"), "group_predictor": ("alpha", "z_alpha"),
                "unpooled": ("alpha", "beta"), "pooled": ()}[variant]
@@ -125,8 +136,7 @@ def stan_data(
             "cell_n": table["n"].to_numpy(float), "cell_mean": table["mean"].to_numpy(),
             "within_ss": float(table["ss"].sum()), "use_cells": int(use_cells), **scales,
             "pointwise": 0, "prior_only": 0,
-            **({"centered": [int(parameterization == "centered")] * len(counties)}
-               if variant in HIERARCHICAL else {}),
+            **{name: flags.astype(int).tolist() for name, flags in centered.items()},
         },
         outcome=outcome,
         observed=y,
@@ -136,16 +146,35 @@ def stan_data(
         # the county-level predictor only where the variant uses it (others give Stan zeros)
         constant={predictor: x, index: codes, **({group_predictor: u} if uses_level else {}), **scales},
         attrs={"family": FAMILY, "variant": variant, "parameterization": parameterization,
-               "likelihood": "cells" if use_cells else "houses", "predictor": predictor,
+               "parameterization_choice": choice, "likelihood": "cells" if use_cells else "houses",
+               "predictor": predictor,
                "group_dim": dim, "group_index": index,
                **column_attrs(outcome=outcome, predictor=predictor, group=group,
                               group_predictor=group_predictor)},
         rows=df.copy(),
         adapt_delta=0.95,
-        divergence_advice=("use the non-centered parameterization (parameterization='noncentered')"
-                           if parameterization == "centered" and variant in HIERARCHICAL
-                           else DEFAULT_ADVICE),
+        divergence_advice=advice(parameterization) if variant in HIERARCHICAL else DEFAULT_ADVICE,
     )
+
+
+def _pilot(variant: str, y: np.ndarray, x: np.ndarray, u: np.ndarray, codes: np.ndarray,
+           counties: int) -> list[EffectChoice]:
+    """Each county's intercept (and slope) choice from least squares within counties: the
+    intercept's estimate is the county mean of y - b x with b the pooled within-county slope
+    (its variance sigma_y^2 / n_j: what the county's houses say given the slope), the slope's
+    the county's own (variance sigma_y^2 / its sum of squares of x; none where x is constant)."""
+    n = np.bincount(codes, minlength=counties)
+    coef, variance, noise = group_regression(y, np.column_stack([np.ones_like(x), x]), codes, counties)
+    x_mean = np.bincount(codes, weights=x, minlength=counties) / n
+    dx = x - x_mean[codes]
+    sxx = np.sum(dx * dx)
+    slope = float(np.sum(dx * y) / sxx) if sxx > 0 else 0.0
+    intercept = np.bincount(codes, weights=y - slope * x, minlength=counties) / n
+    design = np.column_stack([np.ones(counties), u]) if variant == "group_predictor" else None
+    choices = [choose("alpha", "sigma_alpha", intercept, noise / n, design)]
+    if variant == "varying_intercept_slope":
+        choices.append(choose("beta", "sigma_beta", coef[:, 1], variance[:, 1]))
+    return choices
 
 
 SIMULATION_TRUTH = {"mu_alpha": 1.5, "sigma_alpha": 0.35, "mu_beta": -0.65, "sigma_beta": 0.3,

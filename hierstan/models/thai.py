@@ -21,9 +21,18 @@ from scipy.special import expit, log_expit
 from ..errors import DataError, DataWarning, check_choice, warn_user
 from ..family import Family
 from ..inference_data import outcome_name
+from ..parameterization import (
+    EffectChoice,
+    advice,
+    combined,
+    describe,
+    forced,
+    from_scale,
+    logistic_scales,
+)
 from ..post_estimation import Prediction, data_column, draws_of, group_draws
 from ..programs import data_file
-from ..stan_data import DEFAULT_ADVICE, StanData, column_attrs, group_dim
+from ..stan_data import StanData, column_attrs, group_dim
 from ..validation import (
     binary_column,
     distinct_columns,
@@ -45,7 +54,7 @@ LOO_VARIANTS = ("intercept_only", "random_intercept", "random_slope", "slope_onl
 PROGRAMS = {"intercept_only": "thai_varying_intercept", "random_intercept": "thai_varying_intercept",
             "covariates": "thai_varying_intercept", "random_slope": "thai_random_slope",
             "slope_only": "thai_slope_only"}
-PARAMETERIZATIONS = ("noncentered", "centered", "noncentered_plain")
+PARAMETERIZATIONS = ("auto", "noncentered", "centered", "noncentered_plain")
 LIKELIHOODS = ("auto", "cells", "pupils")
 MISSING = ("drop", "raise")
 PRIORS = {"coef_scale": 10.0, "mean_scale": 100.0, "hyper_scale": 50.0}
@@ -77,7 +86,7 @@ def stan_data(
     data: pd.DataFrame | None = None,
     *,
     variant: str = "random_slope",
-    parameterization: str = "noncentered",
+    parameterization: str = "auto",
     likelihood: str = "auto",
     priors: dict[str, float] | None = None,
     schools: int | None = None,
@@ -90,8 +99,9 @@ def stan_data(
     Parameters
     ----------
     variant, parameterization
-        One of :data:`VARIANTS`; ``"noncentered"`` (default) or ``"centered"`` school effects.
-        For ``random_slope``, ``"noncentered"`` centres each school's pair of effects at its own
+        One of :data:`VARIANTS`; ``"auto"`` (default: each school's form from the data, see
+        hierstan.parameterization and :func:`_pilot`), ``"noncentered"`` or ``"centered"`` school
+        effects. For ``random_slope``, the non-centered form centres each school's pair of effects at its own
         share of pped pupils (the combination its data inform; see the Stan program) and
         ``"noncentered_plain"`` is the textbook form; the two are the same model. Other variants
         treat ``"noncentered_plain"`` as ``"noncentered"``.
@@ -171,7 +181,12 @@ def stan_data(
     use_cells = likelihood == "cells" or (likelihood == "auto" and 2 * len(cells) <= len(y))
     scales = prior_scales(PRIORS, priors)
     share = np.bincount(codes, weights=x_pped) / np.bincount(codes)
-    centre = share if parameterization == "noncentered" else np.zeros(len(ids))
+    centre = np.zeros(len(ids)) if parameterization == "noncentered_plain" else share
+    if parameterization == "auto":
+        choices = _pilot(variant, cells, centre)
+        centered, choice = combined(choices), describe(choices, dim)
+    else:
+        centered, choice = forced(parameterization, len(ids)), ""
     per_school = {"random_slope": ("alpha", "z_alpha", "beta", "z_beta"),
                   "slope_only": ("beta", "z_beta")}.get(variant, ("alpha", "z_alpha"))
     pupils = [label for label, kept in zip(row_labels(df), keep) if kept]
@@ -184,7 +199,7 @@ def stan_data(
               "cell_X": cells[pattern.columns[2:-1]].to_numpy(float).reshape(len(cells), X.shape[1]),
               "cell_pped": cells["pped"].to_numpy(float), "cell_n": cells["n"].to_numpy(),
               "cell_y": cells["y"].to_numpy(), "use_cells": int(use_cells), **scales,
-              "centered": [int(parameterization == "centered")] * len(ids), "pped_centre": centre,
+              "centered": centered.astype(int).tolist(), "pped_centre": centre,
               "pointwise": 0, "prior_only": 0},
         outcome=outcome,
         observed=y,
@@ -194,16 +209,41 @@ def stan_data(
               **{name: ["pupil"] for name in constant}},
         constant={**constant, **scales},
         attrs={"family": FAMILY, "variant": variant, "parameterization": parameterization,
-               "likelihood": "cells" if use_cells else "pupils", "cells": len(cells),
+               "parameterization_choice": choice, "likelihood": "cells" if use_cells else "pupils",
+               "cells": len(cells),
                "dropped_pupils": dropped["pupils"], "dropped_schools": dropped["schools"],
                "subset_schools": len(ids) if schools else 0, "subset_seed": subset_seed,
                "group_dim": dim, "group_index": index, **column_attrs(**names)},
         # random_slope: at 0.95, 1 divergence in 4000 draws for 1 of 5 seeds (in sigma_beta's far tail)
         rows=rows.copy(),
         adapt_delta=0.99 if variant == "random_slope" else 0.95,
-        divergence_advice=("use the non-centered parameterization (parameterization='noncentered')"
-                           if parameterization == "centered" else DEFAULT_ADVICE),
+        divergence_advice=advice(parameterization),
     )
+
+
+def _pilot(variant: str, cells: pd.DataFrame, centre: np.ndarray) -> list[EffectChoice]:
+    """Each school's choice: the population sds by marginal maximum likelihood (Gauss-Hermite
+    quadrature over each school's effects), each school's information about its effects at the
+    fitted fixed part, Fisher's sum of n p (1 - p) over its cells. For random_slope that is the
+    information about the logit at the school's pped share (the non-centered form's first
+    deviate) and, for the slope, its sum weighted by (pped - share)^2; both must be pinned for
+    the pair to be centered."""
+    school = cells["school"].to_numpy() - 1
+    n, y = cells["n"].to_numpy(float), cells["y"].to_numpy(float)
+    pped = cells["pped"].to_numpy(float)
+    covariates = cells[[c for c in cells.columns if c.startswith("x")]].to_numpy(float)
+    ones = np.ones((len(cells), 1))
+    fixed = np.column_stack([ones, pped if variant in ("random_slope", "slope_only") else covariates])
+    varying = {"random_slope": np.column_stack([ones, pped]), "slope_only": pped[:, None]}.get(variant, ones)
+    names = {"random_slope": [("alpha", "sigma_alpha"), ("beta", "sigma_beta")],
+             "slope_only": [("beta", "sigma_beta")]}.get(variant, [("alpha", "sigma_alpha")])
+    _, scales, lowers, p = logistic_scales(school, n, y, fixed, varying, len(centre))
+    weight = n * p * (1 - p)
+    about = {"alpha": np.ones(len(cells)), "beta": pped - centre[school]} if variant == "random_slope" \
+        else {"alpha": np.ones(len(cells)), "beta": pped}
+    return [from_scale(effect, scale_name, scale, lower,
+                       np.bincount(school, weights=weight * about[effect] ** 2, minlength=len(centre)))
+            for (effect, scale_name), scale, lower in zip(names, scales, lowers)]
 
 
 def simulate(truth: dict[str, float] | None = None, *, data: pd.DataFrame | None = None,

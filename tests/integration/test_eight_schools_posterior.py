@@ -78,11 +78,11 @@ def test_layout_of_a_real_fit(noncentered):
 
 
 def test_centered_reports_its_divergences():
-    with pytest.warns(hierstan.HierstanWarning, match="non-centered parameterization"):
+    with pytest.warns(hierstan.HierstanWarning, match="parameterization='auto'"):
         idata = hierstan.eight_schools.fit(parameterization="centered", seed=1, progress=False)
     report = hierstan.diagnose(idata)
     assert report.divergences > 0
-    assert any("parameterization='noncentered'" in p for p in report.problems)
+    assert any("parameterization='auto'" in p for p in report.problems)
 
 
 def test_same_seed_same_draws_other_seed_differs():

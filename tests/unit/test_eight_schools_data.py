@@ -35,7 +35,7 @@ def test_own_column_names_and_priors(frame):
     )
     assert prepared.program == "eight_schools" and prepared.data["centered"] == [1] * 8
     assert prepared.data["tau_scale"] == 2.5 and prepared.data["mu_scale"] == 5.0
-    assert "non-centered" in prepared.divergence_advice
+    assert "parameterization='auto'" in prepared.divergence_advice
 
 
 BAD_FRAMES = {

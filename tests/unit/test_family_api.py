@@ -66,7 +66,7 @@ def test_cli_list_shows_each_declaration():
                              text=True, check=True).stdout
     for name, family in FAMILIES.items():
         assert f"{name}: {family.description}" in listing
-    assert "parameterizations: noncentered (default), centered" in listing
+    assert "parameterizations: auto (default), noncentered, centered" in listing
     assert "columns: outcome=log_radon, group=county, predictor=floor" in listing
     assert "priors (bugs): coef_scale=100" in listing
 

@@ -76,7 +76,7 @@ def test_problems_are_reported_with_advice():
     idata = _idata(_raw(np.random.default_rng(2), stuck=True, divergent=7), parameterization="centered")
     report = diagnose(idata)
     assert report.divergences == 7
-    assert any("7 divergent" in p and "parameterization='noncentered'" in p for p in report.problems)
+    assert any("7 divergent" in p and "parameterization='auto'" in p for p in report.problems)
     assert any("R-hat above 1.01 for mu" in p for p in report.problems)
     with pytest.warns(hierstan.HierstanWarning, match="divergent"):
         report.warn()

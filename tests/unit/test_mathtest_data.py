@@ -52,7 +52,10 @@ def test_shipped_data_and_labels(frame):
     assert d["school_n"].min() == 4 and d["school_n"].max() == 32 and d["school_n"].sum() == 1993
     assert prepared.coords["school"][:3] == ["1", "2", "3"] and prepared.coords["school"][-1] == "100"
     assert prepared.dims["theta"] == ["school"] and prepared.dims["mathscore"] == ["student"]
-    assert d["centered"] == [1] * 100
+    # auto: every school centered but the smallest (4 students), whose mean says less than the
+    # spread between schools at the low end the data allow
+    smallest = int(np.argmin(d["school_n"]))
+    assert d["centered"] == [int(i != smallest) for i in range(100)] and d["school_n"][smallest] == 4
     assert mathtest.stan_data(parameterization="noncentered").data["centered"] == [0] * 100
     # school 67 has 4 students: its statistics, by pandas
     scores = frame.loc[frame["school"] == 67, "mathscore"]

@@ -19,7 +19,8 @@ def test_shipped_data(frame):
     prepared = radon.stan_data()
     assert prepared.data["N"] == 919 and prepared.data["J"] == 85
     assert prepared.coords["county"][0] == "AITKIN" and "ST LOUIS" in prepared.coords["county"]
-    assert prepared.program == "radon_varying_intercept_slope" and prepared.data["centered"] == [0] * 85
+    assert prepared.program == "radon_varying_intercept_slope"
+    assert prepared.attrs["parameterization"] == "auto" and len(prepared.data["centered_slope"]) == 85
     assert prepared.attrs["likelihood"] == "cells" and prepared.data["use_cells"] == 1
     assert prepared.data["cell_n"].sum() == 919
     # county indices follow the labels: AITKIN is county 1 and has 4 houses
