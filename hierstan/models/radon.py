@@ -182,19 +182,47 @@ SIMULATION_TRUTH = {"mu_alpha": 1.5, "sigma_alpha": 0.35, "mu_beta": -0.65, "sig
 
 
 def simulate(J: int = 1000, N: int = 10_000, *, truth: dict[str, float] | None = None,
-             floor_share: float = 0.2, seed: int = 0) -> tuple[pd.DataFrame, dict[str, Any]]:
+             floor_share: float = 0.2, design: str = "uniform",
+             seed: int = 0) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Radon-like data drawn from the ``varying_intercept_slope`` model: ``N`` houses in ``J``
-    counties (every county gets at least one house, the rest fall uniformly), floor 1 with
-    probability ``floor_share``. ``truth`` overrides :data:`SIMULATION_TRUTH` (round values near
-    the real data's posterior). Returns the data (columns county, floor, log_radon) and the
-    truth, including each county's alpha and beta."""
+    counties, floor 1 with probability ``floor_share``. ``truth`` overrides
+    :data:`SIMULATION_TRUTH` (round values near the real data's posterior). Returns the data
+    (columns county, floor, log_radon) and the truth, including each county's alpha and beta.
+
+    ``design`` sets the houses per county:
+
+    - ``"uniform"``: every county one house, the other ``N - J`` fall uniformly at random
+      (multinomial sizes around ``N / J``).
+    - ``"balanced"``: exactly ``N / J`` houses in every county (``N`` must be a multiple of ``J``).
+    - ``"skewed"``: every county one house, the other ``N - J`` shared in proportion to weights
+      drawn from lognormal(0, 1.2), rounded by largest remainder so the total is exactly ``N``.
+      Like the real data (1 to 116 houses, median 5) the largest county holds tens of times the
+      median: with J=1000 and N=20,000 the median is about 10 houses and the largest several
+      hundred.
+    """
+    check_choice("radon simulation design", design, ("uniform", "balanced", "skewed"))
     if J < 2 or N < J:
         raise DataError(f"simulate needs J >= 2 counties and N >= J houses, got J={J}, N={N}")
+    if design == "balanced" and N % J:
+        raise DataError(f"simulate's balanced design needs N a multiple of J, got J={J}, N={N}")
     values = {**SIMULATION_TRUTH, **(truth or {})}
     rng = np.random.default_rng(seed)
     alpha = rng.normal(values["mu_alpha"], values["sigma_alpha"], J)
     beta = rng.normal(values["mu_beta"], values["sigma_beta"], J)
-    county = np.concatenate([np.arange(J), rng.integers(0, J, N - J)])
+    # uniform keeps its original draw order, so a seed gives the same data as before designs existed
+    if design == "uniform":
+        county = np.concatenate([np.arange(J), rng.integers(0, J, N - J)])
+    else:
+        if design == "balanced":
+            sizes = np.full(J, N // J)
+        else:
+            share = rng.lognormal(0.0, 1.2, J)
+            share = share / share.sum() * (N - J)
+            extra = np.floor(share).astype(int)
+            # the houses lost to rounding go to the largest remainders: the total is exactly N
+            extra[np.argsort(extra - share, kind="stable")[: N - J - extra.sum()]] += 1
+            sizes = 1 + extra
+        county = np.repeat(np.arange(J), sizes)
     floor = (rng.random(N) < floor_share).astype(float)
     y = rng.normal(alpha[county] + beta[county] * floor, values["sigma_y"])
     labels = np.char.add("C", np.char.zfill(county.astype(str), len(str(J - 1))))
