@@ -162,14 +162,16 @@ def combined(choices: Sequence[EffectChoice]) -> np.ndarray:
 
 def logistic_scales(cell_group: np.ndarray, cell_n: np.ndarray, cell_y: np.ndarray,
                     fixed: np.ndarray, varying: np.ndarray, groups: int,
-                    nodes: int = 12) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                    nodes: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Marginal maximum likelihood of a logistic model with independent normal group effects,
     y_c ~ binomial(n_c, inv_logit(fixed_c' b + varying_c' u_j)), u_jk ~ normal(0, scale_k^2),
-    by Gauss-Hermite quadrature over u_j (nodes per effect). Returns b, the scales, the
+    by Gauss-Hermite quadrature over u_j (``nodes`` per effect; default 20 for one effect, within
+    1% of adaptive 25-node quadrature on the Thai data, 12 each for two). Returns b, the scales, the
     one-sided 95% lower bound of each scale (Wald on the log scale; 0 where the likelihood-ratio
     test cannot tell the scale from 0), and each cell's fitted probability at u = 0.
     The columns of ``fixed`` must include those of ``varying`` (an effect's mean)."""
     k = varying.shape[1]
+    nodes = nodes or (20 if k == 1 else 12)
     points, weights = np.polynomial.hermite_e.hermegauss(nodes)
     grid = np.stack(np.meshgrid(*[points] * k, indexing="ij"), -1).reshape(-1, k)
     log_w = np.log(np.prod(np.stack(np.meshgrid(*[weights] * k, indexing="ij"), -1).reshape(-1, k), 1)

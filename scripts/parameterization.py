@@ -3,7 +3,7 @@
 Usage:
     python scripts/parameterization.py [--regimes R ...] [--forms centered noncentered auto]
         [--seeds 1 2 ...] [--chains 4 --draws 1000 --warmup 1000] [--counties 1000]
-        [--engine auto] [--out results/bench] [--quick]
+        [--engine auto] [--out results/bench] [--name parameterization] [--quick]
 
 Regimes: radon-like data from ``hierstan.radon.simulate`` (data seed 0, the same for every
 sampler seed) with ``--counties`` counties, balanced with 2, 10, 100 or 1000 houses each
@@ -14,8 +14,8 @@ Fits go through the public family.prepare (e.g. hierstan.radon.stan_data) and hi
 without the pointwise log-likelihood and replicated outcomes that family.fit adds: those are
 computed after sampling and, for a million houses, would not fit in memory.
 
-Writes <out>/parameterization.csv (every run, rewritten after each so that an interrupted run
-keeps what it measured) and <out>/parameterization.md (medians over seeds, and per regime whether
+Writes <out>/<name>.csv (every run, rewritten after each so that an interrupted run
+keeps what it measured) and <out>/<name>.md (medians over seeds, and per regime whether
 auto is within 10% of the better fixed form's min bulk ESS per second and free of divergences).
 ``--quick`` is a smoke test: 2 chains of 200 draws after 200 warmup, two regimes.
 """
@@ -92,7 +92,8 @@ def run_one(family: str, data: pd.DataFrame | None, options: dict, form: str, se
     report = hierstan.diagnose(idata)
     attrs = idata.posterior.attrs
     seconds = float(attrs["sampling_seconds"])
-    centered = prepared.data.get("centered")
+    # every per-group flag: radon's varying slope has its own (centered_slope)
+    centered = [f for name in ("centered", "centered_slope") for f in prepared.data.get(name, [])]
     row.update(
         sampling_seconds=seconds,
         ess_bulk_min=report.ess_bulk_min,
@@ -101,7 +102,7 @@ def run_one(family: str, data: pd.DataFrame | None, options: dict, form: str, se
         treedepth_hits=report.treedepth_hits,
         rhat_max=report.rhat_max,
         warnings=sum(issubclass(w.category, hierstan.HierstanWarning) for w in caught),
-        centered_share=float(np.mean(centered)) if centered is not None and len(centered) else np.nan,
+        centered_share=float(np.mean(centered)) if centered else np.nan,
         parameterization_choice=str(attrs.get("parameterization_choice", "")),
         engine=str(attrs.get("engine_version") or attrs.get("engine", "")),
     )
@@ -188,6 +189,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--counties", type=int, default=1000, help="counties of the simulated regimes")
     parser.add_argument("--engine", default="auto")
     parser.add_argument("--out", type=Path, default=Path("results/bench"))
+    parser.add_argument("--name", default="parameterization",
+                        help="file name stem of the CSV and markdown written into --out")
     parser.add_argument("--quick", action="store_true",
                         help="2 chains x 200 draws (+200 warmup), two regimes")
     args = parser.parse_args(argv)
@@ -206,7 +209,7 @@ def main(argv: list[str] | None = None, log: Callable[[str], None] | None = None
     args = parse(argv)
     command = shlex.join(["python", "scripts/parameterization.py", *argv])
     args.out.mkdir(parents=True, exist_ok=True)
-    csv_path, md_path = args.out / "parameterization.csv", args.out / "parameterization.md"
+    csv_path, md_path = args.out / f"{args.name}.csv", args.out / f"{args.name}.md"
     total = len(args.regimes) * len(args.seeds) * len(args.forms)
     rows: list[dict] = []
     started = time.perf_counter()

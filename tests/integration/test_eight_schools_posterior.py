@@ -77,6 +77,13 @@ def test_layout_of_a_real_fit(noncentered):
     assert np.isfinite(loo.elpd_loo)
 
 
+def test_auto_chooses_noncentered_here(noncentered):
+    # tau's REML estimate is ~0: auto centers no school, so the same seed gives the same draws
+    auto = hierstan.eight_schools.fit(chains=4, draws=1000, seed=1, progress=False)
+    assert "all non-centered" in auto.posterior.attrs["parameterization_choice"]
+    np.testing.assert_array_equal(auto.posterior["theta"].values, noncentered.posterior["theta"].values)
+
+
 def test_centered_reports_its_divergences():
     with pytest.warns(hierstan.HierstanWarning, match="parameterization='auto'"):
         idata = hierstan.eight_schools.fit(parameterization="centered", seed=1, progress=False)

@@ -23,16 +23,19 @@ def _script():
 def test_script_writes_every_run(tmp_path):
     script = _script()
     script.main(["--regimes", "balanced_2", "--counties", "50", "--forms", "centered", "noncentered",
-                 "--seeds", "1", "2", "--chains", "2", "--draws", "100", "--warmup", "100",
+                 "auto", "--seeds", "1", "2", "--chains", "2", "--draws", "100", "--warmup", "100",
                  "--out", str(tmp_path)], log=lambda text: None)
     runs = pd.read_csv(tmp_path / "parameterization.csv", keep_default_na=False)
     assert list(runs.columns) == script.COLUMNS
-    assert len(runs) == 4 and (runs["regime"] == "balanced_2").all()
+    assert len(runs) == 6 and (runs["regime"] == "balanced_2").all()
     assert (runs["error"] == "").all(), runs["error"].tolist()
     # the forms' order alternates from seed to seed
-    assert runs["form"].tolist() == ["centered", "noncentered", "noncentered", "centered"]
-    assert runs["seed"].tolist() == [1, 1, 2, 2]
-    assert runs["centered_share"].tolist() == [1.0, 0.0, 0.0, 1.0]
+    assert runs["form"].tolist() == ["centered", "noncentered", "auto", "auto", "noncentered", "centered"]
+    assert runs["seed"].tolist() == [1, 1, 1, 2, 2, 2]
+    # 2 houses per county say less about a county than the population does: auto centers none
+    assert runs["centered_share"].tolist() == [1.0, 0.0, 0.0, 0.0, 0.0, 1.0]
+    assert runs["parameterization_choice"].str.contains("sigma_alpha").tolist() == [False, False, True,
+                                                                                    True, False, False]
     assert (runs["sampling_seconds"] > 0).all() and (runs["ess_bulk_min"] > 0).all()
     per_second = runs["ess_bulk_min"] / runs["sampling_seconds"]
     assert runs["ess_bulk_per_s"].tolist() == pytest.approx(per_second.tolist())

@@ -90,6 +90,16 @@ def test_centered_agrees_or_says_why(variant, slope_nc):
             assert any("parameterization='auto'" in p for p in report.problems)
 
 
+def test_auto_agrees_with_noncentered_and_records_its_choice(slope_nc):
+    # the default (auto: intercepts of data-rich counties centered, every slope non-centered on
+    # the shipped data) is the same model: same posterior within Monte Carlo error
+    auto = _fit(variant="varying_intercept_slope", chains=4, draws=1000)
+    report = hierstan.diagnose(auto)
+    assert report.divergences == 0
+    assert "auto (alpha: centered in" in report.parameterization
+    _agree(auto, slope_nc, ["mu_alpha", "sigma_alpha", "mu_beta", "sigma_beta", "sigma_y", "alpha", "beta"])
+
+
 def test_prediction_known_and_new_county(slope_nc):
     rows = pd.DataFrame({"county": ["HENNEPIN", "ATLANTIS"], "floor": [0.0, 1.0]})
     draws = hierstan.predict(slope_nc, rows, seed=1)

@@ -102,7 +102,7 @@ def test_default_data_marshalled_with_labels(frame):
     assert prepared.dims["mu_w"] == prepared.dims["tau"] == ["coefficient"]
     assert prepared.dims["Omega"] == ["coefficient", "coefficient2"]
     assert prepared.dims["y"] == ["obs"]
-    assert prepared.outcome == "y" and prepared.adapt_delta == 0.99
+    assert prepared.outcome == "y" and prepared.adapt_delta == 0.999
     # auto: 2 groups of 1000 rows, each pinning its w_g -> both centered
     assert prepared.attrs["parameterization"] == "auto" and prepared.data["centered"] == [1, 1]
 
