@@ -93,9 +93,15 @@ def advice(parameterization: str) -> str:
             "(parameterization='auto')")
 
 
-def describe(choices: Sequence[EffectChoice], groups: str) -> str:
-    """The fit's record of an automatic choice (InferenceData attribute parameterization_choice)."""
-    return "; ".join(choice.describe(groups) for choice in choices)
+def describe(choices: Sequence[EffectChoice], groups: str, together: bool = False) -> str:
+    """The fit's record of an automatic choice (InferenceData attribute parameterization_choice);
+    ``together``: the effects share one flag per group (:func:`combined`), which it states first."""
+    text = "; ".join(choice.describe(groups) for choice in choices)
+    if together and len(choices) > 1:
+        both = combined(choices)
+        text = (f"sampled centered where every effect is: {int(both.sum())} of {len(both)} groups of "
+                f"{groups}; {text}")
+    return text
 
 
 def decide(information: np.ndarray, scale: float) -> np.ndarray:

@@ -213,7 +213,7 @@ def stan_data(
         coef, variance, _ = group_regression(y, X, codes, len(labels))
         choices = [choose(f"w[{name}]", f"tau[{name}]", coef[:, k], variance[:, k])
                    for k, name in enumerate(predictors)]
-        centered, choice = {"centered": combined(choices)}, describe(choices, dim)
+        centered, choice = {"centered": combined(choices)}, describe(choices, dim, together=True)
     elif parameterization:
         centered = {"centered": forced(parameterization, len(labels))}
     return StanData(

@@ -184,7 +184,7 @@ def stan_data(
     centre = np.zeros(len(ids)) if parameterization == "noncentered_plain" else share
     if parameterization == "auto":
         choices = _pilot(variant, cells, centre)
-        centered, choice = combined(choices), describe(choices, dim)
+        centered, choice = combined(choices), describe(choices, dim, together=True)
     else:
         centered, choice = forced(parameterization, len(ids)), ""
     per_school = {"random_slope": ("alpha", "z_alpha", "beta", "z_beta"),

@@ -17,20 +17,27 @@ from hierstan.engines.native_engine import log_density  # noqa: E402
 from hierstan.models import eight_schools, exam, mathtest, radon, thai  # noqa: E402
 from hierstan.programs import load_program  # noqa: E402
 
-# case: (PyMC model, Stan data, extra keys for the PyMC builder, PyMC name -> Stan parameter name)
+# case: (PyMC model, Stan data, extra keys for the PyMC builder, PyMC name -> Stan parameter name);
+# the PyMC versions take one form for every group, so the cases force one
 CASES = {
-    "eight_schools": ("eight_schools", lambda: eight_schools.stan_data(), {}, {}),
-    "radon-cells": ("radon", lambda: radon.stan_data(likelihood="cells"), {}, {}),
-    "radon-houses": ("radon", lambda: radon.stan_data(likelihood="houses"), {}, {}),
+    "eight_schools": ("eight_schools", lambda: eight_schools.stan_data(parameterization="noncentered"),
+                      {}, {}),
+    "radon-cells": ("radon", lambda: radon.stan_data(likelihood="cells", parameterization="noncentered"),
+                    {}, {}),
+    "radon-houses": ("radon", lambda: radon.stan_data(likelihood="houses", parameterization="noncentered"),
+                     {}, {}),
     # centered: Stan's z_alpha and z_beta are alpha and beta themselves
     "radon-centered": ("radon", lambda: radon.stan_data(likelihood="cells", parameterization="centered"),
                        {}, {"alpha": "z_alpha", "beta": "z_beta"}),
-    "thai-cells": ("thai", lambda: thai.stan_data(variant="random_slope", likelihood="cells"), {}, {}),
-    "thai-pupils": ("thai", lambda: thai.stan_data(variant="random_slope", likelihood="pupils"), {}, {}),
+    "thai-cells": ("thai", lambda: thai.stan_data(variant="random_slope", likelihood="cells",
+                                                  parameterization="noncentered"), {}, {}),
+    "thai-pupils": ("thai", lambda: thai.stan_data(variant="random_slope", likelihood="pupils",
+                                                   parameterization="noncentered"), {}, {}),
     "exam": ("exam", lambda: exam.stan_data(variant="lkj"), {}, {}),
     "exam-unstandardised": ("exam", lambda: exam.stan_data(variant="lkj", standardise=False), {}, {}),
     # centered: Stan's z_theta is theta itself
-    "mathtest": ("mathtest", lambda: mathtest.stan_data(), {}, {"theta": "z_theta"}),
+    "mathtest": ("mathtest", lambda: mathtest.stan_data(parameterization="centered"), {},
+                 {"theta": "z_theta"}),
     "mathtest-noncentered": ("mathtest", lambda: mathtest.stan_data(parameterization="noncentered"), {}, {}),
 }
 STAN_PARAMETERS = {

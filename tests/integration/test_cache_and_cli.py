@@ -56,7 +56,7 @@ def test_new_process_with_warm_cache_compiles_nothing(noncentered):
 
 def test_cli_list_info_fit(tmp_path):
     listing = _python("-m", "hierstan.cli", "list").stdout
-    assert "eight_schools" in listing and "noncentered (default)" in listing
+    assert "eight_schools" in listing and "auto (default), noncentered, centered" in listing
     info = _python("-m", "hierstan.cli", "info").stdout
     assert "native" in info and "Stan 2.35.0" in info and "compile cache" in info
     out = tmp_path / "eight.nc"
@@ -109,8 +109,8 @@ def test_reproduce_writes_every_result(tmp_path):
 
     # eight schools: 2 x 300 draws per parameterization; mu's posterior mean is 4.4 (sd 3.3; posteriordb)
     diagnostics = read("eight_schools_diagnostics.csv", index_col=0)
-    assert list(diagnostics.columns) == ["noncentered", "centered"]
-    assert diagnostics.loc["draws"].tolist() == [600, 600]
+    assert list(diagnostics.columns) == ["auto", "noncentered", "centered"]
+    assert diagnostics.loc["draws"].tolist() == [600, 600, 600]
     summary = read("eight_schools_summary.csv").set_index(["parameterization", "parameter"])
     assert abs(summary.loc[("noncentered", "mu"), "mean"] - 4.4) < 1.5
     assert {f"theta[{s}]" for s in "ABCDEFGH"} <= set(summary.loc["noncentered"].index)
