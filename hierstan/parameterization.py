@@ -2,20 +2,20 @@
 
 A group's effect is best sampled centered (the effect itself) when the group's own data pin it
 down more than the population does, and non-centered (its standardised deviation from the
-population) otherwise: the wrong choice is a funnel in the first case reversed, a narrow ridge
-in the second. The rule, per group j and effect k: centered where
+population) otherwise: centered where the data say little is a funnel, non-centered where they
+pin the effect is a narrow ridge. The rule, per group j and effect k: centered where
 
-    information_jk * scale_k**2 > 1,
+    information_jk * lower_k**2 > 1,
 
 the group's data precision about its effect (1 / the variance of its own estimate) against the
-population's (1 / scale_k**2), at the low end of what the data allow for the scale: a scale
-smaller than a centered group's own uncertainty is where the centered form is a funnel (and a
-divergence is worse than the slower mixing of a non-centered group the data pin down). The
-scales come from a pilot that does not sample: restricted maximum likelihood over the groups'
-own estimates, with a profile-likelihood bound, for the normal families; Gauss-Hermite marginal
-likelihood, with a Wald bound on the log scale, for the logistic one. The bound is one-sided at
-95%; where it reaches 0 (the data cannot tell the scale from 0), every group of that effect
-stays non-centered.
+population's (1 / scale_k**2), taken at lower_k, the low end of what the data allow for the
+scale: a scale smaller than a centered group's own uncertainty is where the centered form is a
+funnel (and a divergence is worse than the slower mixing of a non-centered group the data pin
+down). The scales come from a pilot that does not sample: restricted maximum likelihood over
+the groups' own estimates, with a profile-likelihood bound, for the normal families;
+Gauss-Hermite marginal likelihood, with a Wald bound on the log scale, for the logistic one. The
+bound is one-sided at 95%; where it reaches 0 (the data cannot tell the scale from 0), every
+group of that effect stays non-centered.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from scipy import optimize, special
 
 from .stan_data import DEFAULT_ADVICE
 
-FORMS = ("centered", "noncentered")
 AUTO = "auto"
 # a one-sided 95% bound: the likelihood-ratio drop (chi-square(1) at 90%) and the normal quantile
 BOUND_DROP = 2.71
