@@ -20,7 +20,7 @@ group of that effect stays non-centered.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,9 +78,20 @@ def from_scale(effect: str, scale_name: str, scale: float, lower: float,
     return EffectChoice(effect, scale_name, scale, lower, decide(information, lower))
 
 
-def forced(parameterization: str, groups: int) -> np.ndarray:
-    """Every group centered, or none."""
-    return np.full(groups, parameterization == "centered")
+def resolve(parameterization: str, groups: int, pilot: Callable[[], list[EffectChoice]], dim: str,
+            flags: tuple[str, ...] = ("centered",)) -> tuple[dict[str, list[int]], str]:
+    """The programs' per-group 0/1 flags (Stan data, by name) and the recorded choice.
+
+    A forced form sets every flag alike. ``"auto"`` runs ``pilot``: one flag per effect where
+    ``flags`` names one per choice, else the effects share the one flag (sampled together, as a
+    pair or a vector), centered only where every effect is."""
+    if parameterization != AUTO:
+        return {name: [int(parameterization == "centered")] * groups for name in flags}, ""
+    choices = pilot()
+    together = len(flags) < len(choices)
+    per_flag = [combined(choices)] if together else [choice.centered for choice in choices]
+    return ({name: centered.astype(int).tolist() for name, centered in zip(flags, per_flag)},
+            describe(choices, dim, together=together))
 
 
 def advice(parameterization: str) -> str:
@@ -104,8 +115,8 @@ def describe(choices: Sequence[EffectChoice], groups: str, together: bool = Fals
 
 
 def decide(information: np.ndarray, scale: float) -> np.ndarray:
-    """Centered where the group's data precision exceeds the population's."""
-    return np.nan_to_num(np.asarray(information, float), posinf=np.inf) * scale**2 > 1
+    """Centered where the group's data precision exceeds the population's (nan: not)."""
+    return np.asarray(information, float) * scale**2 > 1
 
 
 def population_scale(estimates: np.ndarray, variances: np.ndarray,
@@ -147,8 +158,10 @@ def group_regression(y: np.ndarray, X: np.ndarray, codes: np.ndarray,
     np.add.at(xty, codes, X * y[:, None])
     yty = np.bincount(codes, weights=y * y, minlength=groups)
     n = np.bincount(codes, minlength=groups)
-    # a group identifies its coefficients if its X'X is well conditioned
-    singular = np.array([np.linalg.cond(a) > 1e8 if k else True for a, k in zip(xtx, n)])
+    # a group identifies its coefficients if its X'X is well conditioned (a group without rows
+    # has condition number inf)
+    with np.errstate(all="ignore"):
+        singular = ~(np.linalg.cond(xtx) <= 1e8)
     inverse = np.linalg.pinv(xtx)
     coef = np.einsum("gij,gj->gi", inverse, xty)
     rss = yty - np.einsum("gi,gi->g", coef, xty)

@@ -17,7 +17,7 @@ from matplotlib.axes import Axes
 
 from ..errors import DataError, check_choice
 from ..family import Family
-from ..parameterization import advice, choose, describe, forced
+from ..parameterization import advice, choose, resolve
 from ..post_estimation import Prediction, data_column, draws_of, group_draws
 from ..programs import data_file
 from ..stan_data import StanData, column_attrs, group_dim
@@ -75,16 +75,13 @@ def stan_data(
     effects = numeric_column(df, outcome, what)
     errors = numeric_column(df, sigma, what, positive=True)
     scales = prior_scales(PRIORS, priors)
-    if parameterization == "auto":
-        # each school's own estimate and its known variance: tau's REML pilot
-        choices = [choose("theta", "tau", effects, errors**2)]
-        centered, choice = choices[0].centered, describe(choices, dim)
-    else:
-        centered, choice = forced(parameterization, len(df)), ""
+    # each school's own estimate and its known variance: tau's REML pilot
+    centered, choice = resolve(parameterization, len(df),
+                               lambda: [choose("theta", "tau", effects, errors**2)], dim)
     return StanData(
         program="eight_schools",
         data={"J": len(df), "y": effects, "sigma": errors, **scales, "prior_only": 0, "pointwise": 0,
-              "centered": centered.astype(int).tolist()},
+              **centered},
         outcome=outcome,
         observed=effects,
         coords={dim: labels},

@@ -25,7 +25,7 @@ from scipy.optimize import minimize
 from ..errors import DataError, DataWarning, check_choice, warn_user
 from ..family import Family
 from ..inference_data import outcome_name
-from ..parameterization import advice, choose, describe, forced, group_regression
+from ..parameterization import EffectChoice, advice, choose, group_regression, resolve
 from ..post_estimation import Prediction, data_column, draws_of, group_draws
 from ..programs import data_file
 from ..stan_data import StanData, column_attrs, group_dim
@@ -121,19 +121,18 @@ def stan_data(
     stats = sufficient_statistics(y, codes, len(ids))
     scales = prior_scales(PRIORS, priors, locations=("nu",))
     students = row_labels(df)
-    if parameterization == "auto":
+    def pilot() -> list[EffectChoice]:
         # school means and the pooled within-school variance: a REML pilot of theta's sd
         mean, variance, _ = group_regression(y, np.ones((len(y), 1)), codes, len(ids))
-        choices = [choose("theta", "tau * sigma", mean[:, 0], variance[:, 0])]
-        centered, choice = choices[0].centered, describe(choices, dim)
-    else:
-        centered, choice = forced(parameterization, len(ids)), ""
+        return [choose("theta", "tau * sigma", mean[:, 0], variance[:, 0])]
+
+    centered, choice = resolve(parameterization, len(ids), pilot, dim)
     return StanData(
         program="mathtest_hierarchical",
         data={"N": len(y), "J": len(ids), "y": y, "school": codes + 1,
               "school_n": stats["n"].to_numpy(), "school_sum": stats["sum"].to_numpy(),
               "school_ss": stats["ss"].to_numpy(), **scales, "pointwise": 0, "prior_only": 0,
-              "centered": centered.astype(int).tolist()},
+              **centered},
         outcome=outcome,
         observed=y,
         coords={dim: ids, "student": students},

@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 
 from ..errors import DataError, check_choice
 from ..family import Family
-from ..parameterization import advice, choose, combined, describe, forced, group_regression
+from ..parameterization import EffectChoice, advice, choose, group_regression, resolve
 from ..post_estimation import Prediction, data_column, draws_of, group_draws
 from ..stan_data import DEFAULT_ADVICE, StanData, column_attrs, group_dim
 from ..validation import (
@@ -206,21 +206,19 @@ def stan_data(
     y = numeric_column(df, outcome, what)
     scales = prior_scales(PRIORS[variant], priors)
     w_dims = ["coefficient"] if variant == "pooled" else [dim, "coefficient"]
-    centered, choice = {}, ""
-    if parameterization == "auto":
-        # least squares within each group; a group's w_g is sampled as a vector: centered only
-        # where its rows pin every coefficient
+    def pilot() -> list[EffectChoice]:
+        # least squares within each group; a group's w_g is sampled as a vector (one flag):
+        # centered only where its rows pin every coefficient
         coef, variance, _ = group_regression(y, X, codes, len(labels))
-        choices = [choose(f"w[{name}]", f"tau[{name}]", coef[:, k], variance[:, k])
-                   for k, name in enumerate(predictors)]
-        centered, choice = {"centered": combined(choices)}, describe(choices, dim, together=True)
-    elif parameterization:
-        centered = {"centered": forced(parameterization, len(labels))}
+        return [choose(f"w[{name}]", f"tau[{name}]", coef[:, k], variance[:, k])
+                for k, name in enumerate(predictors)]
+
+    centered, choice = resolve(parameterization, len(labels), pilot, dim) if parameterization else ({}, "")
     return StanData(
         program=f"multigroup_{variant}",
         data={"N": len(df), "G": len(labels), "m": len(predictors), "X": X, "group": codes + 1,
               "y": y, "sigma_prior": SIGMA_PRIORS[sigma_prior], **scales, "prior_only": 0, "pointwise": 0,
-              **{name: flags.astype(int).tolist() for name, flags in centered.items()}},
+              **centered},
         outcome=outcome,
         observed=y,
         coords={dim: labels, "coefficient": predictors, "coefficient2": predictors,

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 
 from ..errors import DataError, check_choice
 from ..family import Family
-from ..parameterization import EffectChoice, advice, choose, describe, forced, group_regression
+from ..parameterization import EffectChoice, advice, choose, group_regression, resolve
 from ..post_estimation import (
     Prediction,
     data_column,
@@ -116,14 +116,11 @@ def stan_data(
     index = f"{dim}_index"
     houses = row_labels(df)
     centered, choice = {}, ""
-    if variant in HIERARCHICAL and parameterization == "auto":
-        choices = _pilot(variant, y, x, u, codes, len(counties))
-        centered = {"centered": choices[0].centered,
-                    **({"centered_slope": choices[1].centered} if len(choices) > 1 else {})}
-        choice = describe(choices, dim)
-    elif variant in HIERARCHICAL:
-        centered = {name: forced(parameterization, len(counties)) for name in
-                    ("centered", "centered_slope")[:2 if variant == "varying_intercept_slope" else 1]}
+    if variant in HIERARCHICAL:
+        # the varying slope has its own flag (a county can pin its intercept, not its slope)
+        flags = ("centered", "centered_slope") if variant == "varying_intercept_slope" else ("centered",)
+        centered, choice = resolve(parameterization, len(counties),
+                                   lambda: _pilot(variant, y, x, u, codes, len(counties)), dim, flags)
     vectors = {"varying_intercept_slope": ("alpha", "beta", "z_alpha", "z_beta"),
                "varying_intercept": ("alpha", "z_alpha"), "group_predictor": ("alpha", "z_alpha"),
                "unpooled": ("alpha", "beta"), "pooled": ()}[variant]
@@ -136,7 +133,7 @@ def stan_data(
             "cell_n": table["n"].to_numpy(float), "cell_mean": table["mean"].to_numpy(),
             "within_ss": float(table["ss"].sum()), "use_cells": int(use_cells), **scales,
             "pointwise": 0, "prior_only": 0,
-            **{name: flags.astype(int).tolist() for name, flags in centered.items()},
+            **centered,
         },
         outcome=outcome,
         observed=y,

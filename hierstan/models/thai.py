@@ -21,15 +21,7 @@ from scipy.special import expit, log_expit
 from ..errors import DataError, DataWarning, check_choice, warn_user
 from ..family import Family
 from ..inference_data import outcome_name
-from ..parameterization import (
-    EffectChoice,
-    advice,
-    combined,
-    describe,
-    forced,
-    from_scale,
-    logistic_scales,
-)
+from ..parameterization import EffectChoice, advice, from_scale, logistic_scales, resolve
 from ..post_estimation import Prediction, data_column, draws_of, group_draws
 from ..programs import data_file
 from ..stan_data import StanData, column_attrs, group_dim
@@ -182,11 +174,8 @@ def stan_data(
     scales = prior_scales(PRIORS, priors)
     share = np.bincount(codes, weights=x_pped) / np.bincount(codes)
     centre = np.zeros(len(ids)) if parameterization == "noncentered_plain" else share
-    if parameterization == "auto":
-        choices = _pilot(variant, cells, centre)
-        centered, choice = combined(choices), describe(choices, dim, together=True)
-    else:
-        centered, choice = forced(parameterization, len(ids)), ""
+    # random_slope's pair of effects shares one flag per school
+    centered, choice = resolve(parameterization, len(ids), lambda: _pilot(variant, cells, centre), dim)
     per_school = {"random_slope": ("alpha", "z_alpha", "beta", "z_beta"),
                   "slope_only": ("beta", "z_beta")}.get(variant, ("alpha", "z_alpha"))
     pupils = [label for label, kept in zip(row_labels(df), keep) if kept]
@@ -199,7 +188,7 @@ def stan_data(
               "cell_X": cells[pattern.columns[2:-1]].to_numpy(float).reshape(len(cells), X.shape[1]),
               "cell_pped": cells["pped"].to_numpy(float), "cell_n": cells["n"].to_numpy(),
               "cell_y": cells["y"].to_numpy(), "use_cells": int(use_cells), **scales,
-              "centered": centered.astype(int).tolist(), "pped_centre": centre,
+              **centered, "pped_centre": centre,
               "pointwise": 0, "prior_only": 0},
         outcome=outcome,
         observed=y,
@@ -239,8 +228,8 @@ def _pilot(variant: str, cells: pd.DataFrame, centre: np.ndarray) -> list[Effect
              "slope_only": [("beta", "sigma_beta")]}.get(variant, [("alpha", "sigma_alpha")])
     _, scales, lowers, p = logistic_scales(school, n, y, fixed, varying, len(centre))
     weight = n * p * (1 - p)
-    about = {"alpha": np.ones(len(cells)), "beta": pped - centre[school]} if variant == "random_slope" \
-        else {"alpha": np.ones(len(cells)), "beta": pped}
+    about = {"alpha": np.ones(len(cells)),
+             "beta": pped - centre[school] if variant == "random_slope" else pped}
     return [from_scale(effect, scale_name, scale, lower,
                        np.bincount(school, weights=weight * about[effect] ** 2, minlength=len(centre)))
             for (effect, scale_name), scale, lower in zip(names, scales, lowers)]
