@@ -71,29 +71,37 @@ class CmdStanEngine:
 
         return cmdstanpy.cmdstan_path()
 
-    def sample(self, program: Program, data: dict[str, Any], settings: SamplerSettings) -> RawDraws:
+    def compile(self, program: Program, progress: bool = True) -> None:
+        """Build ``program`` into the cache unless it is there already (before fits fan out)."""
+        self._model(program, progress)
+
+    def _model(self, program: Program, progress: bool):
+        """The compiled ``program`` (built on first use), and whether it was built now."""
         cmdstanpy = _cmdstanpy()
 
         key = cache_key(program.code, self.version(), cmdstanpy.cmdstan_path())
         folder = cache_dir() / "cmdstan" / key
         stan_file = folder / f"{program.name}.stan"
         exe_file = stan_file.with_suffix(".exe" if os.name == "nt" else "")
-        start = time.perf_counter()
         model = None
         # complete (its manifest matches, written after a successful compile): used without a lock
         # or any write, so a read-only cache that holds the program serves fits
         if not trusted(folder, exe_file.name):
             with compile_lock(self.name, key, program.name):
                 if not trusted(folder, exe_file.name):  # else built by another process meanwhile
-                    model = self._compile(program, folder, stan_file, exe_file, settings.progress)
-        compiled_now = model is not None
-        if model is None:
-            try:
-                with _cmdstanpy_quiet(not settings.progress):
-                    # with exe_file given, cmdstanpy compiles nothing and writes nothing
-                    model = cmdstanpy.CmdStanModel(stan_file=stan_file, exe_file=exe_file)
-            except Exception as exc:
-                raise SamplingError(f"CmdStan could not load {program.name} from {folder}: {exc}") from exc
+                    model = self._compile(program, folder, stan_file, exe_file, progress)
+        if model is not None:
+            return model, True
+        try:
+            with _cmdstanpy_quiet(not progress):
+                # with exe_file given, cmdstanpy compiles nothing and writes nothing
+                return cmdstanpy.CmdStanModel(stan_file=stan_file, exe_file=exe_file), False
+        except Exception as exc:
+            raise SamplingError(f"CmdStan could not load {program.name} from {folder}: {exc}") from exc
+
+    def sample(self, program: Program, data: dict[str, Any], settings: SamplerSettings) -> RawDraws:
+        start = time.perf_counter()
+        model, compiled_now = self._model(program, settings.progress)
         built = time.perf_counter()
         try:
             with _cmdstanpy_quiet(not settings.progress):

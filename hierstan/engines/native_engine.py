@@ -42,6 +42,10 @@ class NativeEngine:
     def location(cls) -> str:
         return str(native_build.toolchain().stan_dir)
 
+    def compile(self, program: Program, progress: bool = True) -> None:
+        """Build ``program`` into the cache unless it is there already (before fits fan out)."""
+        native_build.executable(program, progress=progress)
+
     def sample(self, program: Program, data: dict[str, Any], settings: SamplerSettings) -> RawDraws:
         start = time.perf_counter()
         exe, compiled_now = native_build.executable(program, progress=settings.progress)

@@ -1,0 +1,210 @@
+"""Many fits at once on Dask: simulation-based calibration and K-fold hand their fits here.
+
+Each fit is a task ``job(**arguments)`` returning a small JSON-able record. Records are written
+one file per task as they arrive (``<folder>/fits/<key>.json``, published whole by a rename), so
+an interrupted run resumes where it stopped: a task whose record is there is not run again,
+unless it failed. A task that raises, or whose worker keeps dying, is recorded with its reason
+and the run goes on. Ctrl-C cancels every task, closes the cluster hierstan started, and leaves
+only whole records behind.
+
+Compiled programs reach the workers through the compile cache (``$HIERSTAN_CACHE_DIR`` or the
+user's cache folder): the caller builds them once, before the fan-out (:func:`build`), and the
+workers of a ``LocalCluster`` inherit the environment, so they find them. The workers of a
+cluster on other machines need hierstan, the engine, and the same cache folder on a shared file
+system (set ``HIERSTAN_CACHE_DIR`` on every worker); a worker that does not find a program
+compiles it itself, under the cache's lock, once per machine.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .errors import DataError, HierstanError
+from .programs import load_program
+
+RECORDS = "fits"
+SETTINGS = "run.json"
+
+
+def build(program: str, engine: str = "auto", progress: bool = True) -> None:
+    """Compile ``program`` for ``engine`` into the cache now, so that workers only load it."""
+    from .engines import get_engine
+
+    get_engine(engine).compile(load_program(program), progress=progress)
+
+
+@contextmanager
+def dask_client(client: Any = None, scheduler: str | None = None,
+                workers: int | None = None) -> Iterator[Any]:
+    """The Dask client to run on: ``client`` as given, a client of the cluster at ``scheduler``
+    (``tcp://host:port``), or else a LocalCluster of ``workers`` processes (default: one per
+    core) with one thread each. Whatever this opens, it closes."""
+    if client is not None and scheduler is not None:
+        raise HierstanError("give a Dask client or a scheduler address, not both")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise DataError(f"workers must be an integer >= 1 or None, got {workers!r}")
+    if client is not None:
+        yield client
+        return
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        try:
+            opened = Client(scheduler, timeout="20s")
+        except OSError as exc:
+            raise HierstanError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
+        with opened:
+            yield opened
+        return
+    # one single-threaded process per core: each fit runs its chains in one thread, so the fits
+    # side by side use every core without oversubscribing them
+    cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
+                           processes=True, dashboard_address=None, memory_limit=0,
+                           silence_logs=logging.ERROR)
+    try:
+        with Client(cluster) as opened:
+            yield opened
+    finally:
+        cluster.close()
+
+
+def run(
+    job: Callable[..., dict[str, Any]],
+    tasks: Mapping[str, Mapping[str, Any]],
+    *,
+    folder: str | Path | None = None,
+    settings: Mapping[str, Any] | None = None,
+    client: Any = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+    what: str = "fits",
+) -> dict[str, dict[str, Any]]:
+    """Run ``job(**tasks[key])`` for every key on Dask; returns each key's record.
+
+    A record is the job's dict plus ``key``, ``status`` (the job's, else ``"ok"``; ``"failed"``
+    with a ``reason`` where the job raised or its worker died), ``seconds`` and ``worker``.
+    With ``folder``, records are written there as they arrive and read back on the next run with
+    the same ``settings`` (a folder holding another run's settings is refused); failed tasks are
+    run again.
+    """
+    records: dict[str, dict[str, Any]] = {}
+    store = _Store(Path(folder), settings or {}) if folder is not None else None
+    if store is not None:
+        records = {key: record for key, record in store.load().items()
+                   if key in tasks and record.get("status") != "failed"}
+    todo = [key for key in tasks if key not in records]
+    bar = _bar(len(tasks), len(records), what, progress)
+    try:
+        if todo:
+            with dask_client(client, scheduler, workers) as opened:
+                _fan_out(opened, job, {key: tasks[key] for key in todo}, records, store, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    return {key: records[key] for key in tasks}
+
+
+def _fan_out(client: Any, job: Callable[..., dict[str, Any]], tasks: Mapping[str, Mapping[str, Any]],
+             records: dict[str, dict[str, Any]], store: _Store | None, bar: Any) -> None:
+    from dask.distributed import as_completed
+
+    run_id = f"{os.getpid()}-{time.time_ns()}"
+    futures = {client.submit(_attempt, job, key, dict(arguments), key=f"hierstan-{run_id}-{key}",
+                             pure=False): key for key, arguments in tasks.items()}
+    try:
+        for future in as_completed(futures):
+            key = futures[future]
+            try:
+                record = future.result()
+            except Exception as exc:  # KilledWorker (its worker died too often), lost connection
+                record = {"key": key, "status": "failed",
+                          "reason": f"the task was lost: {type(exc).__name__}: {exc}"}
+            records[key] = record
+            if store is not None:
+                store.write(key, record)
+            if bar is not None:
+                bar.update(1)
+                failed = sum(r["status"] == "failed" for r in records.values())
+                if failed:
+                    bar.set_postfix(failed=failed)
+    except BaseException:  # Ctrl-C or anything else: no fit goes on running
+        client.cancel(list(futures), force=True)
+        raise
+
+
+def _attempt(job: Callable[..., dict[str, Any]], key: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """Run one task on a worker; an exception becomes a failed record, not a lost run."""
+    start = time.perf_counter()
+    where = f"{socket.gethostname()}:{os.getpid()}"
+    try:
+        record = {"status": "ok", **job(**arguments)}
+    except Exception as exc:
+        last = traceback.extract_tb(exc.__traceback__)[-1:]
+        place = f" ({last[0].filename}:{last[0].lineno})" if last else ""
+        record = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}{place}"}
+    return {**record, "key": key, "seconds": time.perf_counter() - start, "worker": where}
+
+
+def _bar(total: int, done: int, what: str, progress: bool) -> Any:
+    if not progress:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=done, desc=what, unit="fit", file=sys.stderr, dynamic_ncols=True)
+
+
+class _Store:
+    """One JSON file per record under ``folder/fits``, and the run's settings in ``run.json``."""
+
+    def __init__(self, folder: Path, settings: Mapping[str, Any]) -> None:
+        self.records = folder / RECORDS
+        self.records.mkdir(parents=True, exist_ok=True)
+        path = folder / SETTINGS
+        wanted = json.loads(json.dumps(settings, default=str))
+        if path.exists():
+            found = json.loads(path.read_text())
+            if found != wanted:
+                changed = sorted(k for k in set(found) | set(wanted) if found.get(k) != wanted.get(k))
+                raise HierstanError(f"{folder} holds a run with other settings ({', '.join(changed)}); "
+                                    f"give another folder, or delete it to start again")
+        else:
+            _publish(path, json.dumps(wanted, indent=1))
+
+    def load(self) -> dict[str, dict[str, Any]]:
+        found = {}
+        for path in sorted(self.records.glob("*.json")):
+            record = json.loads(path.read_text())
+            found[record["key"]] = record
+        return found
+
+    def write(self, key: str, record: dict[str, Any]) -> None:
+        _publish(self.records / f"{key}.json", json.dumps(record, default=_plain))
+
+
+def _publish(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (a temporary file, then a rename)."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        partial.write_text(text)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays as JSON numbers and lists."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
