@@ -19,8 +19,10 @@ from .errors import (
     UnknownNameError,
 )
 from .fitting import sample
+from .kfold import kfold
 from .models import FAMILIES, eight_schools, exam, get_family, mathtest, multigroup, radon, thai
 from .post_estimation import group_table, predict
+from .sbc import sbc
 
 try:
     __version__ = version("hierstan")
@@ -31,5 +33,5 @@ __all__ = [
     "FAMILIES", "CacheError", "DataError", "DataWarning", "DiagnosticReport", "EngineUnavailableError",
     "HierstanError", "HierstanWarning", "SamplingError", "UnknownNameError", "available_engines", "diagnose",
     "eight_schools", "exam", "get_engine", "get_family", "group_table", "mathtest", "multigroup", "predict",
-    "radon", "sample", "thai",
+    "kfold", "radon", "sample", "sbc", "thai",
 ]

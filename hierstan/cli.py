@@ -1,4 +1,5 @@
-"""The ``hierstan`` command: list models, show engines, fit a model, reproduce the results."""
+"""The ``hierstan`` command: list models, show engines, fit a model, calibrate and cross-validate it,
+reproduce the results."""
 
 # Exit codes (main() maps every exception to one, in one place): 0 done; 2 usage and data
 # errors (argparse's own, --data, --out, DataError, UnknownNameError), decided before any
@@ -248,6 +249,52 @@ def _reproduce(args: argparse.Namespace) -> None:
         print(f"wrote {path}")
 
 
+def _many_fits_folder(out: Path | None) -> None:
+    """--out of sbc and kfold: a folder to write records into (and resume from)."""
+    if out is None:
+        return
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: is a file; give a folder (records are written into it)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot make the folder ({exc.strerror})") from None
+
+
+def _sbc(args: argparse.Namespace) -> None:
+    from .sbc import sbc
+
+    _many_fits_folder(args.out)
+    priors = _pairs(args.prior, "--prior", float)
+    result = sbc(args.model, variant=args.variant, n_sims=args.sims,
+                 data=_read_data(args.data) if args.data else None, priors=priors or None, keep=args.keep,
+                 seed=args.seed, engine=args.engine, chains=args.chains, draws=args.draws, warmup=args.warmup,
+                 adapt_delta=args.adapt_delta, folder=args.out, scheduler=args.scheduler,
+                 workers=args.workers)
+    print(result.summary())
+    with pd.option_context("display.width", 200, "display.max_rows", 60):
+        print(result.tests.sort_values("p_value").head(20).to_string(index=False))
+    if args.out:
+        print(f"wrote {args.out}/ranks.csv, fits.csv, tests.csv, summary.txt, ecdf.png")
+
+
+def _kfold(args: argparse.Namespace) -> None:
+    from .kfold import kfold
+
+    _many_fits_folder(args.out)
+    options = {name: value for name, value in (("variant", args.variant), ("outcome", args.outcome),
+                                               ("group", args.group)) if value is not None}
+    options.update(_pairs(args.column, "--column"))
+    priors = _pairs(args.prior, "--prior", float)
+    if priors:
+        options["priors"] = priors
+    result = kfold(args.model, _read_data(args.data) if args.data else None, K=args.K, by=args.by,
+                   seed=args.seed, engine=args.engine, chains=args.chains, draws=args.draws,
+                   warmup=args.warmup, adapt_delta=args.adapt_delta, folder=args.out,
+                   scheduler=args.scheduler, workers=args.workers, **options)
+    print(result)
+
+
 def _install_cmdstan(args: argparse.Namespace) -> None:
     import cmdstanpy
 
@@ -300,7 +347,56 @@ def parser() -> argparse.ArgumentParser:
     again.add_argument("--warmup", type=int, default=1000, help="warmup iterations per chain")
     again.add_argument("--families", nargs="+", choices=list(FAMILIES), help="only these (default: all)")
     again.set_defaults(run=_reproduce)
-    for command in (fit, again):
+    calibrate = commands.add_parser(
+        "sbc", help="simulation-based calibration of a model (many fits, on Dask)",
+        description="Draw parameters and data from the model's prior, fit each data set, and test "
+                    "that the ranks of the true values among the posterior draws are uniform.")
+    calibrate.add_argument("model", help="model family, e.g. eight_schools")
+    calibrate.add_argument("--variant", help="model variant (default: the family's first)")
+    calibrate.add_argument("--sims", type=int, default=100, help="simulations (default: 100)")
+    calibrate.add_argument("--data", type=Path, help="CSV file of the design to simulate at "
+                                                     "(default: the shipped data)")
+    calibrate.add_argument("--prior", action="append", metavar="NAME=VALUE",
+                           help="a prior value used to simulate and to fit (repeatable)")
+    calibrate.add_argument("--keep", type=int, default=99,
+                           help="thinned posterior draws each true value is ranked among (default: 99)")
+    calibrate.add_argument("--seed", type=int, default=0)
+    calibrate.add_argument("--chains", type=int, default=4)
+    calibrate.add_argument("--draws", type=int, default=250,
+                           help="post-warmup draws per chain (default: 250)")
+    calibrate.add_argument("--warmup", type=int, default=500,
+                           help="warmup iterations per chain (default: 500)")
+
+    cross = commands.add_parser(
+        "kfold", help="K-fold cross-validation of a model (many fits, on Dask)",
+        description="Refit the model without each fold and score the held-out rows: stratified by "
+                    "the group column, or whole groups held out (--by).")
+    cross.add_argument("model", help="model family, e.g. radon")
+    cross.add_argument("--data", type=Path, help="CSV file (default: the shipped data)")
+    cross.add_argument("--variant", help="model variant (default: the family's first)")
+    cross.add_argument("--outcome", help="column of the outcome (default: the family's)")
+    cross.add_argument("--group", help="column of the group labels (default: the family's)")
+    cross.add_argument("--column", action="append", metavar="ROLE=NAME", help="another column argument")
+    cross.add_argument("--prior", action="append", metavar="NAME=VALUE", help="a prior value (repeatable)")
+    cross.add_argument("-K", "--K", type=int, default=10, help="folds (default: 10)")
+    cross.add_argument("--by", help="hold out whole groups of this column (default: folds of rows, "
+                                    "stratified by the group column)")
+    cross.add_argument("--seed", type=int, default=0)
+    cross.add_argument("--chains", type=int, default=4)
+    cross.add_argument("--draws", type=int, default=1000, help="post-warmup draws per chain")
+    cross.add_argument("--warmup", type=int, default=1000, help="warmup iterations per chain")
+    for command, run in ((calibrate, _sbc), (cross, _kfold)):
+        command.add_argument("--adapt-delta", type=float, default=None,
+                             help="NUTS target acceptance rate (default: the model's)")
+        command.add_argument("--workers", type=int, default=None,
+                             help="local Dask workers, one single-threaded fit each (default: one per core)")
+        command.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                             help="run on this Dask cluster instead (its workers need hierstan and the "
+                                  "compile cache on a shared file system)")
+        command.add_argument("--out", type=Path,
+                             help="folder for the records, written as fits finish; rerun to resume")
+        command.set_defaults(run=run)
+    for command in (fit, again, calibrate, cross):
         command.add_argument("--engine", default="auto", choices=["auto", *ENGINES])
 
     # listed here for --help; main() hands `bench` and its options to hierstan.bench.run

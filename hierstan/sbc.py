@@ -270,7 +270,8 @@ def ranks_of(posterior: Any, truth: Mapping[str, Any], keep: int) -> tuple[dict[
             column = thinned[(slice(None), *index)]
             if np.ptp(column) == 0:
                 continue
-            label = name if not index else f"{name}[{', '.join(str(labels[k][i]) for k, i in enumerate(index))}]"
+            where = ", ".join(str(labels[k][i]) for k, i in enumerate(index))
+            label = f"{name}[{where}]" if index else name
             ranks[label] = int(np.sum(column < value[index]))
             variables[label] = name
     return ranks, variables
