@@ -225,7 +225,7 @@ def _options_of(idata: az.InferenceData, family: Family) -> dict[str, Any]:
     if all(isinstance(v, dict) for v in defaults.values()):
         defaults = {}
     constant = idata.get("constant_data")
-    priors = {name: float(constant[name].values) for name in defaults
+    priors = {name: float(constant[name].values.item()) for name in defaults
               if constant is not None and name in constant and constant[name].size == 1}
     if priors:
         options["priors"] = priors

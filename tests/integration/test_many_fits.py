@@ -1,0 +1,144 @@
+"""Many fits on Dask: a 2-worker LocalCluster loses no task and counts none twice when a worker
+is killed; failures are recorded; runs resume; Ctrl-C stops cleanly; K-fold's elpd agrees with
+quadrature."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import cloudpickle
+import numpy as np
+import pytest
+from reference.eight_schools_cv import held_out_log_density
+
+import hierstan
+from hierstan import many_fits
+from hierstan.errors import HierstanError
+
+# the workers cannot import this test module: send its jobs by value
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+def _job(*, key, marks, seconds, fail=False):
+    """Mark that it started (a file per execution), take a while, then answer or raise."""
+    Path(marks, f"{key}-{os.getpid()}-{uuid.uuid4().hex}").touch()
+    time.sleep(seconds)
+    if fail:
+        raise ValueError(f"{key} was told to fail")
+    return {"value": key.upper(), "pid": os.getpid()}
+
+
+@pytest.fixture(scope="module")
+def client():
+    from dask.distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as opened:
+        yield opened
+
+
+def test_a_killed_worker_loses_nothing_and_counts_nothing_twice(client, tmp_path):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    tasks = {f"t{i:02d}": {"key": f"t{i:02d}", "marks": str(marks), "seconds": 1.0} for i in range(12)}
+    pids = sorted(client.run(os.getpid).values())
+
+    def kill_one():  # once the first worker is inside a task (1 s long), in its middle
+        deadline = time.time() + 60
+        while time.time() < deadline and not any(f"-{pids[0]}-" in p.name for p in marks.iterdir()):
+            time.sleep(0.05)
+        time.sleep(0.4)
+        os.kill(pids[0], signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_one)
+    killer.start()
+    records = many_fits.run(_job, tasks, folder=tmp_path / "run", client=client, progress=False)
+    killer.join()
+    assert list(records) == list(tasks)
+    assert all(r["status"] == "ok" and r["value"] == key.upper() for key, r in records.items())
+    written = sorted(p.stem for p in (tmp_path / "run" / "fits").glob("*.json"))
+    assert written == sorted(tasks)  # one record per task, none twice
+    started = [p.name.split("-") for p in marks.iterdir()]
+    assert {key for key, _, _ in started} == set(tasks)
+    # the task the killed worker was running started again elsewhere, yet is recorded once
+    victims = {key for key, pid, _ in started if int(pid) == pids[0]}
+    assert victims and all(records[key]["pid"] != pids[0] for key in victims - {
+        key for key, r in records.items() if r["pid"] == pids[0]})
+    assert len(started) > len(tasks)
+
+def test_a_failing_task_is_recorded_and_a_rerun_does_only_what_is_missing(client, tmp_path):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    tasks = {f"t{i}": {"key": f"t{i}", "marks": str(marks), "seconds": 0.05, "fail": i == 3} for i in range(6)}
+    folder = tmp_path / "run"
+    records = many_fits.run(_job, tasks, folder=folder, settings={"n": 1}, client=client, progress=False)
+    assert records["t3"]["status"] == "failed" and "t3 was told to fail" in records["t3"]["reason"]
+    assert all(r["status"] == "ok" for k, r in records.items() if k != "t3")
+    assert len(list(marks.iterdir())) == 6
+    # a resumed run: the five done are read back, the failed one is run again
+    tasks["t3"]["fail"] = False
+    again = many_fits.run(_job, tasks, folder=folder, settings={"n": 1}, client=client, progress=False)
+    assert again["t3"]["status"] == "ok" and again["t0"] == records["t0"]
+    assert len(list(marks.iterdir())) == 7
+    with pytest.raises(HierstanError, match="other settings"):
+        many_fits.run(_job, tasks, folder=folder, settings={"n": 2}, client=client, progress=False)
+
+
+def test_kfold_leave_one_school_out_agrees_with_quadrature(client):
+    data = hierstan.eight_schools.load_data()
+    result = hierstan.kfold("eight_schools", K=8, by="school", client=client, progress=False)
+    expected = [held_out_log_density(data["y"], data["sigma"], j) for j in range(8)]
+    # each school its own fold: its elpd is the integral the quadrature does (Monte Carlo error
+    # of a mean over 4000 draws of a new school's effect: ~0.02)
+    assert np.allclose(result.pointwise.values, expected, atol=0.05)
+    assert abs(result.elpd_kfold - sum(expected)) < 0.15
+    assert result.K == 8 and sorted(result.folds) == list(range(8))
+
+
+def test_kfold_of_a_fit_refits_its_variant_and_refuses_other_data(client):
+    fit = hierstan.radon.fit(variant="pooled", chains=2, draws=200, warmup=200, seed=1, progress=False)
+    result = hierstan.kfold(fit, K=3, client=client, chains=2, draws=200, warmup=200, progress=False)
+    assert np.isfinite(result.pointwise.values).all() and result.pointwise.size == 919
+    other = hierstan.radon.load_data()
+    other["log_radon"] = other["log_radon"] + 1
+    with pytest.raises(hierstan.DataError, match="not the data the fit was made from"):
+        hierstan.kfold(fit, other, K=3, client=client)
+
+
+def test_ctrl_c_stops_a_kfold_run_cleanly_and_it_resumes(tmp_path):
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "hierstan.cli", "kfold", "eight_schools", "-K", "8", "--by", "school",
+               "--draws", "20000", "--workers", "2", "--out", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and not list((out / "fits").glob("*.json")):
+        time.sleep(0.2)
+    assert list((out / "fits").glob("*.json")), "no fit finished in time"
+    os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    time.sleep(1)
+    listed = subprocess.run(["ps", "-o", "pid=,stat=,args=", "-g", str(process.pid)], capture_output=True,
+                            text=True).stdout.splitlines()
+    # an exited process whose parent exited first waits for PID 1 to reap it, which a container's
+    # init may never do: it runs nothing and holds nothing, so only live processes count
+    left = [line for line in listed if line.split()[1][0] != "Z"]
+    assert not left, f"processes left behind: {left}"
+    files = list((out / "fits").iterdir())
+    assert all(p.suffix == ".json" for p in files)  # no partial file
+    done = {json.loads(p.read_text())["key"] for p in files}
+    assert 1 <= len(done) < 9
+    # the same command again runs only the folds not yet written, and finishes
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert "elpd_kfold" in again.stdout
+    records = [json.loads(p.read_text()) for p in (out / "fits").glob("*.json")]
+    assert len(records) == 9 and {r["key"] for r in records} >= done
