@@ -75,7 +75,8 @@ def test_a_killed_worker_loses_nothing_and_counts_nothing_twice(client, tmp_path
 def test_a_failing_task_is_recorded_and_a_rerun_does_only_what_is_missing(client, tmp_path):
     marks = tmp_path / "marks"
     marks.mkdir()
-    tasks = {f"t{i}": {"key": f"t{i}", "marks": str(marks), "seconds": 0.05, "fail": i == 3} for i in range(6)}
+    tasks = {f"t{i}": {"key": f"t{i}", "marks": str(marks), "seconds": 0.05, "fail": i == 3}
+             for i in range(6)}
     folder = tmp_path / "run"
     records = many_fits.run(_job, tasks, folder=folder, settings={"n": 1}, client=client, progress=False)
     assert records["t3"]["status"] == "failed" and "t3 was told to fail" in records["t3"]["reason"]
