@@ -122,9 +122,9 @@ def simulate_prior(data: pd.DataFrame | None = None, *, variant: str = "hierarch
     them (:func:`simulate`): one draw of the joint model, for simulation-based calibration.
 
     mu ~ normal(0, mu_scale), tau ~ half-Cauchy(0, tau_scale), as ``fit(priors=priors)`` uses
-    them. Half-Cauchy tails give, now and then, a tau so large that some y exceeds 1e12, which
-    :func:`stan_data` refuses; calibration runs that want every data set usable pass a smaller
-    ``tau_scale``.
+    them. The defaults give ordinary data: only a tau from far in the half-Cauchy's tail (about
+    one draw in 1e11) would put some y beyond 1e12, which :func:`stan_data` refuses; nothing
+    here trims it.
 
     Parameters
     ----------

