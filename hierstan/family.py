@@ -38,6 +38,9 @@ class Family:
     priors: Mapping[str, Any] = field(default_factory=dict)
     parameterizations: tuple[str, ...] = ()
     simulate: Callable[..., Any] | None = None
+    # (design, variant=, priors=, seed=) -> (data, truth): parameters drawn from the program's
+    # prior, then data from them (simulation-based calibration)
+    simulate_prior: Callable[..., Any] | None = None
     # (idata, new data, generator) -> hierstan.post_estimation.Prediction
     predict: Callable[..., Any] | None = None
 

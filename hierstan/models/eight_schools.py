@@ -19,6 +19,7 @@ from ..errors import DataError, check_choice
 from ..family import Family
 from ..parameterization import advice, choose, resolve
 from ..post_estimation import Prediction, data_column, draws_of, group_draws
+from ..prior_draws import Seed, as_truth, design_frame, generator, half_cauchy, supported_variant
 from ..programs import data_file
 from ..stan_data import StanData, column_attrs, group_dim
 from ..validation import (
@@ -98,10 +99,11 @@ def stan_data(
 
 
 def simulate(truth: dict[str, float] | None = None, *, data: pd.DataFrame | None = None,
-             seed: int = 0) -> tuple[pd.DataFrame, dict[str, Any]]:
+             seed: Seed = 0) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Effects drawn from the model at a real design (default: the shipped schools and standard
     errors): theta_j ~ normal(mu, tau), y_j ~ normal(theta_j, sigma_j). ``truth`` sets mu and tau
-    (defaults 5 and 5). Returns the data, with ``y`` replaced, and the truth with theta."""
+    (defaults 5 and 5). Returns the data, with ``y`` replaced, and the truth with theta.
+    ``seed`` is numpy.random.default_rng's (a Generator is used as it is)."""
     frame = load_data() if data is None else data.copy()
     values = {"mu": 5.0, "tau": 5.0}
     for name, value in (truth or {}).items():
@@ -111,6 +113,47 @@ def simulate(truth: dict[str, float] | None = None, *, data: pd.DataFrame | None
     theta = rng.normal(values["mu"], values["tau"], len(frame))
     frame["y"] = rng.normal(theta, numeric_column(frame, "sigma", "simulation design", positive=True))
     return frame, {**values, "theta": theta}
+
+
+def simulate_prior(data: pd.DataFrame | None = None, *, variant: str = "hierarchical",
+                   priors: dict[str, float] | None = None,
+                   seed: Seed = 0) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """mu and tau drawn from the program's prior, then the schools' effects and estimates from
+    them (:func:`simulate`): one draw of the joint model, for simulation-based calibration.
+
+    mu ~ normal(0, mu_scale), tau ~ half-Cauchy(0, tau_scale), as ``fit(priors=priors)`` uses
+    them. The defaults give ordinary data: only a tau from far in the half-Cauchy's tail (about
+    one draw in 1e11) would put some y beyond 1e12, which :func:`stan_data` refuses; nothing
+    here trims it.
+
+    Parameters
+    ----------
+    data
+        The design: school labels and standard errors (columns ``school``, ``sigma``; default:
+        the shipped data). Its ``y`` is replaced; the frame passed in is not modified.
+    variant
+        ``"hierarchical"``, the one variant.
+    priors
+        Overrides of :data:`PRIORS`, as in :func:`stan_data`.
+    seed
+        Seed of ``numpy.random.default_rng`` (or a Generator): the same seed, the same output.
+
+    Returns
+    -------
+    data : pandas.DataFrame
+        The design with ``y`` simulated.
+    truth : dict of numpy.ndarray
+        mu, tau (0-d) and theta (one per school, in the fit's order).
+    """
+    supported_variant(FAMILY, variant, VARIANTS, VARIANTS)
+    scales = prior_scales(PRIORS, priors)
+    frame = design_frame(data, load_data, "y", "eight_schools design")
+    stan_data(frame, priors=scales, parameterization="centered")  # the design checked as fit checks it
+    rng = generator(seed)
+    mu = rng.normal(0.0, scales["mu_scale"])
+    tau = half_cauchy(rng, scales["tau_scale"])
+    frame, truth = simulate({"mu": mu, "tau": tau}, data=frame, seed=rng)
+    return frame, as_truth(truth, ("mu", "tau", "theta"))
 
 
 def funnel_plot(idata: az.InferenceData, ax: Axes, school: int = 0) -> Axes:
@@ -158,5 +201,5 @@ def _predict(idata: az.InferenceData, newdata: pd.DataFrame, rng: np.random.Gene
 family = Family(name=FAMILY, description=DESCRIPTION, prepare=stan_data, load_data=load_data,
                 variants=VARIANTS, parameterizations=PARAMETERIZATIONS, priors=PRIORS,
                 columns={"outcome": "y", "group": "school", "sigma": "sigma"}, simulate=simulate,
-                predict=_predict)
+                simulate_prior=simulate_prior, predict=_predict)
 fit = family.fit

@@ -31,6 +31,16 @@ from ..errors import DataError, check_choice
 from ..family import Family
 from ..parameterization import EffectChoice, advice, choose, group_regression, resolve
 from ..post_estimation import Prediction, data_column, draws_of, group_draws
+from ..prior_draws import (
+    Seed,
+    as_truth,
+    design_frame,
+    generator,
+    half_normal,
+    inv_gamma,
+    lkj_corr,
+    supported_variant,
+)
 from ..stan_data import DEFAULT_ADVICE, StanData, column_attrs, group_dim
 from ..validation import (
     distinct_columns,
@@ -116,13 +126,18 @@ def simulate(
     predictors = [f"x{k}" for k in range(1, m + 1)]
     group = np.repeat(np.arange(G), n)
     x = rng.normal(0.0, 1.0, (G * n, m))
-    y = np.einsum("ik,ik->i", x, w[group]) + rng.normal(0.0, noise_sd, G * n)
+    y = _draw_outcome(rng, x, w[group], noise_sd)
     data = pd.DataFrame(x, columns=predictors)
     data.insert(0, "group", np.array(labels)[group])
     data["y"] = y
     true_w = pd.DataFrame(w, index=pd.Index(labels, name="group"),
                           columns=pd.Index(predictors, name="coefficient"))
     return data, true_w
+
+
+def _draw_outcome(rng: np.random.Generator, x: np.ndarray, w_rows: np.ndarray, sigma: float) -> np.ndarray:
+    """y_i ~ normal(x_i' w_i, sigma), with w_i the coefficients of row i's group (rows of ``w_rows``)."""
+    return np.einsum("ik,ik->i", x, w_rows) + rng.normal(0.0, sigma, len(x))
 
 
 def load_data() -> pd.DataFrame:
@@ -244,6 +259,92 @@ def stan_data(
     )
 
 
+def _prior_sigma(rng: np.random.Generator, scales: dict[str, float], sigma_prior: str) -> float:
+    """The noise sd's prior as model/multigroup_priors.stan switches it (the sigma_prior flag)."""
+    if sigma_prior == "inv_gamma":
+        return inv_gamma(rng, scales["sigma_ig_shape"], scales["sigma_ig_scale"])
+    return half_normal(rng, scales["sigma_scale"])
+
+
+def _prior_hierarchical(rng: np.random.Generator, scales: dict[str, float], G: int, m: int) -> dict[str, Any]:
+    """multigroup_hierarchical.stan's prior: mu_w ~ normal(0, mu_w_scale), tau ~ half-normal(0,
+    tau_scale), Omega ~ LKJ(lkj_eta), w_g ~ multi_normal(mu_w, diag(tau) Omega diag(tau))."""
+    mu_w = rng.normal(0.0, scales["mu_w_scale"], m)
+    tau = half_normal(rng, scales["tau_scale"], m)
+    omega = lkj_corr(rng, scales["lkj_eta"], m)
+    w = rng.multivariate_normal(mu_w, omega * np.outer(tau, tau), size=G)
+    return {"mu_w": mu_w, "tau": tau, "Omega": omega, "w": w}
+
+
+def _prior_pooled(rng: np.random.Generator, scales: dict[str, float], G: int, m: int) -> dict[str, Any]:
+    """multigroup_pooled.stan's prior: one w ~ normal(0, w_scale)."""
+    return {"w": rng.normal(0.0, scales["w_scale"], m)}
+
+
+def _prior_separate(rng: np.random.Generator, scales: dict[str, float], G: int, m: int) -> dict[str, Any]:
+    """multigroup_separate.stan's prior: every w[g, k] ~ normal(0, w_scale)."""
+    return {"w": rng.normal(0.0, scales["w_scale"], (G, m))}
+
+
+# per variant: the program's prior draw of the coefficients, and the user-facing variables in the
+# posterior's order
+_PRIOR_DRAWS = {
+    "hierarchical": (_prior_hierarchical, ("tau", "sigma", "mu_w", "w", "Omega")),
+    "pooled": (_prior_pooled, ("w", "sigma")),
+    "separate": (_prior_separate, ("w", "sigma")),
+}
+
+
+def simulate_prior(data: pd.DataFrame | None = None, *, variant: str = "hierarchical",
+                   priors: dict[str, float] | None = None, seed: Seed = 0,
+                   sigma_prior: str = "half_normal") -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Every parameter of ``variant`` drawn from its program's prior, then y from them at the
+    design's predictors: one draw of the joint model, for simulation-based calibration.
+
+    The priors are those of ``fit(variant=variant, priors=priors, sigma_prior=sigma_prior)``
+    (see :data:`PRIORS` and the module notes). With the defaults the data are ordinary (y of
+    the order of tens); note that a draw of tau near 0 leaves the groups' w nearly equal.
+
+    Parameters
+    ----------
+    data
+        The design (default: :func:`load_data`): columns ``group`` and ``x1``, ``x2``, ...
+        Its ``y`` is replaced; the frame passed in is not modified.
+    variant
+        Any of :data:`VARIANTS`.
+    priors
+        Overrides of the variant's entries in :data:`PRIORS`, as in :func:`stan_data`.
+    seed
+        Seed of ``numpy.random.default_rng`` (or a Generator): the same seed, the same output.
+    sigma_prior
+        ``"half_normal"`` or ``"inv_gamma"``, the noise sd's prior, as in :func:`stan_data`
+        (the fit must be given the same).
+
+    Returns
+    -------
+    data : pandas.DataFrame
+        The design with ``y`` simulated.
+    truth : dict of numpy.ndarray
+        Every user-facing variable of the variant's posterior, shaped as in it (groups in the
+        fit's order).
+    """
+    supported_variant(FAMILY, variant, VARIANTS, tuple(_PRIOR_DRAWS))
+    check_choice("multigroup sigma prior", sigma_prior, SIGMA_PRIORS)
+    scales = prior_scales(PRIORS[variant], priors)
+    frame = design_frame(data, load_data, "y", "multigroup design")
+    # the design checked as fit checks it; its predictors and group codes
+    prepared = stan_data(frame, variant=variant, priors=scales, sigma_prior=sigma_prior,
+                         parameterization="centered" if variant == "hierarchical" else None).data
+    X, group = prepared["X"], prepared["group"] - 1
+    rng = generator(seed)
+    draw, names = _PRIOR_DRAWS[variant]
+    truth = draw(rng, scales, prepared["G"], prepared["m"])
+    truth["sigma"] = _prior_sigma(rng, scales, sigma_prior)
+    w_rows = np.broadcast_to(truth["w"], X.shape) if variant == "pooled" else truth["w"][group]
+    frame["y"] = _draw_outcome(rng, X, w_rows, truth["sigma"])
+    return frame, as_truth(truth, names)
+
+
 def recovery_plot(fits: dict[str, az.InferenceData], true_w: pd.DataFrame, figure: Figure) -> Figure:
     """One column per group. Top: true w and each variant's 90% posterior interval. Bottom: the
     same intervals minus the truth, for the variants with a w per group (at the top's scale their
@@ -300,5 +401,5 @@ def _predict(idata: az.InferenceData, newdata: pd.DataFrame, rng: np.random.Gene
 family = Family(name=FAMILY, description=DESCRIPTION, prepare=stan_data, load_data=load_data,
                 variants=VARIANTS, parameterizations=PARAMETERIZATIONS, priors=PRIORS,
                 columns={"outcome": "y", "group": "group", "predictors": "x1, x2, ..."},
-                simulate=simulate, predict=_predict)
+                simulate=simulate, simulate_prior=simulate_prior, predict=_predict)
 fit = family.fit

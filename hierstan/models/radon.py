@@ -27,6 +27,7 @@ from ..post_estimation import (
     group_draws,
     group_table,
 )
+from ..prior_draws import Seed, as_truth, design_frame, generator, half_cauchy, supported_variant
 from ..programs import data_file
 from ..stan_data import DEFAULT_ADVICE, StanData, column_attrs, group_dim
 from ..validation import (
@@ -221,10 +222,131 @@ def simulate(J: int = 1000, N: int = 10_000, *, truth: dict[str, float] | None =
             sizes = 1 + extra
         county = np.repeat(np.arange(J), sizes)
     floor = (rng.random(N) < floor_share).astype(float)
-    y = rng.normal(alpha[county] + beta[county] * floor, values["sigma_y"])
+    y = _draw_outcome(rng, alpha, beta, county, floor, values["sigma_y"])
     labels = np.char.add("C", np.char.zfill(county.astype(str), len(str(J - 1))))
     frame = pd.DataFrame({"county": labels, "floor": floor, "log_radon": y})
     return frame, {**values, "alpha": alpha, "beta": beta}
+
+
+def _draw_outcome(rng: np.random.Generator, alpha: np.ndarray, beta: np.ndarray, county: np.ndarray,
+                  x: np.ndarray, sigma_y: float) -> np.ndarray:
+    """log radon ~ normal(alpha_county + beta_county * x, sigma_y), house by house (county: 0-based)."""
+    return rng.normal(alpha[county] + beta[county] * x, sigma_y)
+
+
+def _prior_varying_intercept_slope(rng: np.random.Generator, scales: dict[str, float],
+                                   u: np.ndarray) -> dict[str, Any]:
+    """radon_varying_intercept_slope.stan's prior: independent county intercepts and slopes."""
+    J = len(u)
+    drawn: dict[str, Any] = {"sigma_y": half_cauchy(rng, scales["sigma_scale"]),
+                             "mu_alpha": rng.normal(0.0, scales["coef_scale"]),
+                             "sigma_alpha": half_cauchy(rng, scales["hyper_scale"]),
+                             "mu_beta": rng.normal(0.0, scales["coef_scale"]),
+                             "sigma_beta": half_cauchy(rng, scales["hyper_scale"])}
+    drawn["alpha"] = rng.normal(drawn["mu_alpha"], drawn["sigma_alpha"], J)
+    drawn["beta"] = rng.normal(drawn["mu_beta"], drawn["sigma_beta"], J)
+    return drawn
+
+
+def _prior_varying_intercept(rng: np.random.Generator, scales: dict[str, float],
+                             u: np.ndarray) -> dict[str, Any]:
+    """radon_varying_intercept.stan's prior: county intercepts about mu_alpha, one slope."""
+    drawn: dict[str, Any] = {"sigma_y": half_cauchy(rng, scales["sigma_scale"]),
+                             "mu_alpha": rng.normal(0.0, scales["coef_scale"]),
+                             "sigma_alpha": half_cauchy(rng, scales["hyper_scale"]),
+                             "beta": rng.normal(0.0, scales["coef_scale"])}
+    drawn["alpha"] = rng.normal(drawn["mu_alpha"], drawn["sigma_alpha"], len(u))
+    return drawn
+
+
+def _prior_group_predictor(rng: np.random.Generator, scales: dict[str, float],
+                           u: np.ndarray) -> dict[str, Any]:
+    """radon_group_predictor.stan's prior: county intercepts about gamma_0 + gamma_1 * u."""
+    drawn: dict[str, Any] = {"sigma_y": half_cauchy(rng, scales["sigma_scale"]),
+                             "gamma_0": rng.normal(0.0, scales["coef_scale"]),
+                             "gamma_1": rng.normal(0.0, scales["coef_scale"]),
+                             "sigma_alpha": half_cauchy(rng, scales["hyper_scale"]),
+                             "beta": rng.normal(0.0, scales["coef_scale"])}
+    drawn["alpha"] = rng.normal(drawn["gamma_0"] + drawn["gamma_1"] * u, drawn["sigma_alpha"])
+    return drawn
+
+
+def _prior_pooled(rng: np.random.Generator, scales: dict[str, float], u: np.ndarray) -> dict[str, Any]:
+    """radon_pooled.stan's prior: one intercept and slope."""
+    return {"sigma_y": half_cauchy(rng, scales["sigma_scale"]),
+            "alpha": rng.normal(0.0, scales["coef_scale"]), "beta": rng.normal(0.0, scales["coef_scale"])}
+
+
+def _prior_unpooled(rng: np.random.Generator, scales: dict[str, float], u: np.ndarray) -> dict[str, Any]:
+    """radon_unpooled.stan's prior: every county's intercept and slope normal(0, coef_scale)."""
+    return {"sigma_y": half_cauchy(rng, scales["sigma_scale"]),
+            "alpha": rng.normal(0.0, scales["coef_scale"], len(u)),
+            "beta": rng.normal(0.0, scales["coef_scale"], len(u))}
+
+
+# per variant: the program's prior draw, and its user-facing variables in the posterior's order
+_PRIOR_DRAWS = {
+    "varying_intercept_slope": (_prior_varying_intercept_slope,
+                                ("sigma_y", "mu_alpha", "sigma_alpha", "mu_beta", "sigma_beta", "alpha",
+                                 "beta")),
+    "varying_intercept": (_prior_varying_intercept, ("sigma_y", "mu_alpha", "sigma_alpha", "beta", "alpha")),
+    "group_predictor": (_prior_group_predictor,
+                        ("sigma_y", "gamma_0", "gamma_1", "sigma_alpha", "beta", "alpha")),
+    "pooled": (_prior_pooled, ("sigma_y", "alpha", "beta")),
+    "unpooled": (_prior_unpooled, ("sigma_y", "alpha", "beta")),
+}
+
+
+def simulate_prior(data: pd.DataFrame | None = None, *, variant: str = "varying_intercept_slope",
+                   priors: dict[str, float] | None = None,
+                   seed: Seed = 0) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Every parameter of ``variant`` drawn from its program's prior, then log radon from them:
+    one draw of the joint model, for simulation-based calibration.
+
+    The priors are those of ``fit(variant=variant, priors=priors)``: sigma_y ~ half-Cauchy(0,
+    sigma_scale); intercepts, slopes and hyper-means (mu_alpha, mu_beta, gamma_0, gamma_1)
+    normal(0, coef_scale); hyper-scales half-Cauchy(0, hyper_scale); county effects normal about
+    their population (docs/models.md §2). The defaults are vague for data on the log scale: the
+    largest |log radon| of a data set is typically in the tens and, from the Cauchy tails, in
+    the thousands about once in a hundred (the real data stay within 4); only a far-tail draw
+    would pass 1e12, which :func:`stan_data` refuses. Calibration runs on data like the real
+    ones pass tighter ``priors=`` (e.g. coef_scale 2, hyper_scale 1, sigma_scale 1).
+
+    Parameters
+    ----------
+    data
+        The design (default: the shipped data): columns ``county``, ``floor`` and, for
+        ``group_predictor``, ``log_uranium``. Its ``log_radon`` is replaced; the frame passed in
+        is not modified.
+    variant
+        Any of :data:`VARIANTS`.
+    priors
+        Overrides of :data:`PRIORS`, as in :func:`stan_data`.
+    seed
+        Seed of ``numpy.random.default_rng`` (or a Generator): the same seed, the same output.
+
+    Returns
+    -------
+    data : pandas.DataFrame
+        The design with ``log_radon`` simulated.
+    truth : dict of numpy.ndarray
+        Every user-facing variable of the variant's posterior, shaped as in it (county effects
+        in the fit's county order).
+    """
+    supported_variant(FAMILY, variant, VARIANTS, tuple(_PRIOR_DRAWS))
+    scales = prior_scales(PRIORS, priors)
+    frame = design_frame(data, load_data, "log_radon", "radon design")
+    # the design checked as fit checks it; its county codes, floor and county-level u
+    prepared = stan_data(frame, variant=variant, priors=scales, parameterization="centered",
+                         likelihood="houses").data
+    county, x, u = prepared["county"] - 1, prepared["x"], prepared["u"]
+    rng = generator(seed)
+    draw, names = _PRIOR_DRAWS[variant]
+    truth = draw(rng, scales, u)
+    J = len(u)
+    alpha, beta = (np.broadcast_to(truth[name], J) for name in ("alpha", "beta"))
+    frame["log_radon"] = _draw_outcome(rng, alpha, beta, county, x, truth["sigma_y"])
+    return frame, as_truth(truth, names)
 
 
 def shrinkage_plot(unpooled: az.InferenceData, hierarchical: az.InferenceData,
@@ -280,5 +402,5 @@ family = Family(name=FAMILY, description=DESCRIPTION, prepare=stan_data, load_da
                 variants=VARIANTS, parameterizations=PARAMETERIZATIONS, priors=PRIORS,
                 columns={"outcome": "log_radon", "group": "county", "predictor": "floor",
                          "group_predictor": "log_uranium"},
-                simulate=simulate, predict=_predict)
+                simulate=simulate, simulate_prior=simulate_prior, predict=_predict)
 fit = family.fit

@@ -23,6 +23,7 @@ from ..family import Family
 from ..inference_data import outcome_name
 from ..parameterization import EffectChoice, advice, from_scale, logistic_scales, resolve
 from ..post_estimation import Prediction, data_column, draws_of, group_draws
+from ..prior_draws import Seed, as_truth, design_frame, generator, half_normal, supported_variant
 from ..programs import data_file
 from ..stan_data import StanData, column_attrs, group_dim
 from ..validation import (
@@ -252,9 +253,121 @@ def simulate(truth: dict[str, float] | None = None, *, data: pd.DataFrame | None
     rng = np.random.default_rng(seed)
     alpha = rng.normal(values["mu_alpha"], values["sigma_alpha"], codes.max() + 1)
     beta = rng.normal(values["mu_beta"], values["sigma_beta"], codes.max() + 1)
-    eta = alpha[codes] + beta[codes] * pped
-    frame[COLUMNS["outcome"]] = (rng.random(len(frame)) < expit(eta)).astype(int)
+    frame[COLUMNS["outcome"]] = _draw_outcome(rng, alpha, beta, codes, pped)
     return frame, {**values, "alpha": alpha, "beta": beta}
+
+
+def _draw_outcome(rng: np.random.Generator, alpha: np.ndarray, beta: np.ndarray, codes: np.ndarray,
+                  pped: np.ndarray) -> np.ndarray:
+    """repeat ~ bernoulli(inv_logit(alpha_school + beta_school * pped)), pupil by pupil (codes:
+    0-based schools)."""
+    eta = alpha[codes] + beta[codes] * pped
+    return (rng.random(len(codes)) < expit(eta)).astype(int)
+
+
+def _prior_intercepts(rng: np.random.Generator, scales: dict[str, float], J: int) -> dict[str, Any]:
+    """model/thai_priors_intercepts.stan: mu_alpha ~ normal(0, mean_scale), sigma_alpha ~
+    half-normal(0, hyper_scale); then the school intercepts."""
+    drawn: dict[str, Any] = {"mu_alpha": rng.normal(0.0, scales["mean_scale"]),
+                             "sigma_alpha": half_normal(rng, scales["hyper_scale"])}
+    drawn["alpha"] = rng.normal(drawn["mu_alpha"], drawn["sigma_alpha"], J)
+    return drawn
+
+
+def _prior_slopes(rng: np.random.Generator, scales: dict[str, float], J: int) -> dict[str, Any]:
+    """model/thai_priors_slopes.stan: mu_beta ~ normal(0, mean_scale), sigma_beta ~
+    half-normal(0, hyper_scale); then the school pped slopes."""
+    drawn: dict[str, Any] = {"mu_beta": rng.normal(0.0, scales["mean_scale"]),
+                             "sigma_beta": half_normal(rng, scales["hyper_scale"])}
+    drawn["beta"] = rng.normal(drawn["mu_beta"], drawn["sigma_beta"], J)
+    return drawn
+
+
+# Each variant's prior draw returns its parameters and every school's intercept and pped slope
+# (what the outcome needs, whether the variant has one per school, one in all, or none).
+Drawn = tuple[dict[str, Any], np.ndarray, np.ndarray]
+
+
+def _prior_random_slope(rng: np.random.Generator, scales: dict[str, float], J: int) -> Drawn:
+    """thai_random_slope.stan's prior (the same whatever the centring: see the program)."""
+    drawn = {**_prior_intercepts(rng, scales, J), **_prior_slopes(rng, scales, J)}
+    return drawn, drawn["alpha"], drawn["beta"]
+
+
+def _prior_intercept_only(rng: np.random.Generator, scales: dict[str, float], J: int) -> Drawn:
+    """thai_varying_intercept.stan with no fixed effects: eta = alpha_j."""
+    drawn = _prior_intercepts(rng, scales, J)
+    return drawn, drawn["alpha"], np.zeros(J)
+
+
+def _prior_random_intercept(rng: np.random.Generator, scales: dict[str, float], J: int) -> Drawn:
+    """thai_varying_intercept.stan with X = pped: beta (one coefficient) ~ normal(0, coef_scale)."""
+    drawn = _prior_intercepts(rng, scales, J)
+    drawn["beta"] = rng.normal(0.0, scales["coef_scale"], 1)
+    return drawn, drawn["alpha"], np.repeat(drawn["beta"], J)
+
+
+def _prior_slope_only(rng: np.random.Generator, scales: dict[str, float], J: int) -> Drawn:
+    """thai_slope_only.stan's prior: one alpha ~ normal(0, coef_scale) and school pped slopes."""
+    drawn = {"alpha": rng.normal(0.0, scales["coef_scale"]), **_prior_slopes(rng, scales, J)}
+    return drawn, np.full(J, drawn["alpha"]), drawn["beta"]
+
+
+# per variant: the program's prior draw, and its user-facing variables in the posterior's order
+_PRIOR_DRAWS = {
+    "random_slope": (_prior_random_slope,
+                     ("mu_alpha", "sigma_alpha", "mu_beta", "sigma_beta", "alpha", "beta")),
+    "intercept_only": (_prior_intercept_only, ("mu_alpha", "sigma_alpha", "alpha")),
+    "random_intercept": (_prior_random_intercept, ("mu_alpha", "sigma_alpha", "beta", "alpha")),
+    "slope_only": (_prior_slope_only, ("alpha", "mu_beta", "sigma_beta", "beta")),
+}
+
+
+def simulate_prior(data: pd.DataFrame | None = None, *, variant: str = "random_slope",
+                   priors: dict[str, float] | None = None,
+                   seed: Seed = 0) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Every parameter of ``variant`` drawn from its program's prior, then each pupil's
+    ``repeat`` from them: one draw of the joint model, for simulation-based calibration.
+
+    The priors are those of ``fit(variant=variant, priors=priors)``: hyper-means normal(0,
+    mean_scale), hyper-scales half-normal(0, hyper_scale), other coefficients normal(0,
+    coef_scale) (docs/models.md §4). The data are always valid 0/1 outcomes, but the defaults
+    (mean_scale 100, hyper_scale 50) put most schools' logits beyond +-10, so nearly every
+    school repeats all or none: calibration runs that want informative data pass tighter
+    ``priors=`` (logit-scale values of a few units). ``covariates`` has no simulator.
+
+    Parameters
+    ----------
+    data
+        The design (default: the shipped data): columns ``school_id`` and, except for
+        ``intercept_only``, ``pped`` (0/1). Its ``repeat`` is replaced; the frame passed in is
+        not modified.
+    variant
+        ``"random_slope"``, ``"intercept_only"``, ``"random_intercept"`` or ``"slope_only"``.
+    priors
+        Overrides of :data:`PRIORS`, as in :func:`stan_data`.
+    seed
+        Seed of ``numpy.random.default_rng`` (or a Generator): the same seed, the same output.
+
+    Returns
+    -------
+    data : pandas.DataFrame
+        The design with ``repeat`` simulated.
+    truth : dict of numpy.ndarray
+        Every user-facing variable of the variant's posterior, shaped as in it (schools in the
+        fit's order).
+    """
+    supported_variant(FAMILY, variant, VARIANTS, tuple(_PRIOR_DRAWS))
+    scales = prior_scales(PRIORS, priors)
+    frame = design_frame(data, load_data, COLUMNS["outcome"], "thai design")
+    # the design checked as fit checks it; its school codes and pped
+    prepared = stan_data(frame, variant=variant, priors=scales, parameterization="centered").data
+    codes, pped = prepared["school"] - 1, prepared["pped"]
+    rng = generator(seed)
+    draw, names = _PRIOR_DRAWS[variant]
+    truth, intercept, slope = draw(rng, scales, prepared["J"])
+    frame[COLUMNS["outcome"]] = _draw_outcome(rng, intercept, slope, codes, pped)
+    return frame, as_truth(truth, names)
 
 
 def school_rates(idata: az.InferenceData, group: str = "posterior_predictive") -> pd.DataFrame:
@@ -411,5 +524,6 @@ def _predict(idata: az.InferenceData, newdata: pd.DataFrame, rng: np.random.Gene
 
 family = Family(name=FAMILY, description=DESCRIPTION, prepare=stan_data, load_data=load_data,
                 variants=VARIANTS, parameterizations=PARAMETERIZATIONS, priors=PRIORS,
-                columns=COLUMNS, simulate=simulate, predict=_predict)
+                columns=COLUMNS, simulate=simulate, simulate_prior=simulate_prior,
+                predict=_predict)
 fit = family.fit
