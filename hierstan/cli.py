@@ -25,6 +25,7 @@ from .engines import ENGINE_ENV, ENGINES, get_engine
 from .errors import CacheError, DataError, DataWarning, HierstanError, UnknownNameError
 from .models import FAMILIES, get_family
 from .post_estimation import is_internal
+from .reporting import KFOLD_K, SBC_SIMS
 from .reproduce import DEFAULT_SEED, reproduce
 
 _default_show_warning = warnings.showwarning
@@ -245,7 +246,8 @@ def _reproduce(args: argparse.Namespace) -> None:
     except OSError as exc:
         raise UsageError(f"--out {out}: cannot write results in this folder ({exc.strerror})") from None
     for path in reproduce(args.out, engine=args.engine, seed=args.seed, chains=args.chains,
-                          draws=args.draws, warmup=args.warmup, families=args.families):
+                          draws=args.draws, warmup=args.warmup, families=args.families,
+                          sbc_sims=args.sbc_sims, folds=args.folds, workers=args.workers):
         print(f"wrote {path}")
 
 
@@ -346,6 +348,12 @@ def parser() -> argparse.ArgumentParser:
     again.add_argument("--draws", type=int, default=1000, help="post-warmup draws per chain")
     again.add_argument("--warmup", type=int, default=1000, help="warmup iterations per chain")
     again.add_argument("--families", nargs="+", choices=list(FAMILIES), help="only these (default: all)")
+    again.add_argument("--sbc-sims", type=int, default=SBC_SIMS,
+                       help=f"simulations of each family's SBC (default: {SBC_SIMS}; 0: skip SBC)")
+    again.add_argument("--folds", type=int, default=KFOLD_K,
+                       help=f"K of radon's K-fold cross-validation (default: {KFOLD_K}; 0: skip it)")
+    again.add_argument("--workers", type=int, default=None,
+                       help="local Dask workers for SBC and K-fold (default: one per core)")
     again.set_defaults(run=_reproduce)
     calibrate = commands.add_parser(
         "sbc", help="simulation-based calibration of a model (many fits, on Dask)",

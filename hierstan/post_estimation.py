@@ -11,7 +11,7 @@ import pandas as pd
 import xarray as xr
 from scipy.stats import norm
 
-from .errors import DataError, HierstanError, check_choice
+from .errors import HierstanError, check_choice
 from .inference_data import outcome_name
 from .validation import require_frame
 
@@ -152,12 +152,12 @@ def data_column(idata: az.InferenceData, role: str) -> str:
 
 
 def group_draws(idata: az.InferenceData, labels: pd.Series, names: list[str],
-                new: Callable[[list[str]], dict[str, np.ndarray]] | None) -> dict[str, np.ndarray]:
+                new: Callable[[list[str]], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """Draws (samples, rows, ...) of the group-level effects ``names`` for each row's group.
 
     Groups of the fit keep their draws; ``new(unseen)`` draws each unseen group's effects from
-    the population, (samples, len(unseen), ...) per name. ``new`` is None where the variant has
-    no population (unpooled, separate)."""
+    the population (or, where the variant has none, their prior), (samples, len(unseen), ...)
+    per name."""
     post = idata.posterior
     if not names:  # a variant with no group-level effect (pooled): every row shares the same draws
         return {}
@@ -165,9 +165,6 @@ def group_draws(idata: az.InferenceData, labels: pd.Series, names: list[str],
     position = {str(label): i for i, label in enumerate(post[dim].values)}
     labels = [str(label) for label in labels]
     unseen = list(dict.fromkeys(label for label in labels if label not in position))
-    if unseen and new is None:
-        raise DataError(f"{dim} {unseen[0]!r} is not in the data, and the {post.attrs['variant']} variant "
-                        f"has no population distribution to draw a new {dim} from")
     extra = new(unseen) if unseen else {}
     slot = {**position, **{label: len(position) + i for i, label in enumerate(unseen)}}
     index = np.array([slot[label] for label in labels], dtype=int)

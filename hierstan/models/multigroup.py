@@ -377,7 +377,8 @@ def recovery_plot(fits: dict[str, az.InferenceData], true_w: pd.DataFrame, figur
 
 
 def _predict(idata: az.InferenceData, newdata: pd.DataFrame, rng: np.random.Generator) -> Prediction:
-    """y ~ normal(x' w_group, sigma); a new group's w ~ multi_normal(mu_w, diag(tau) Omega diag(tau))."""
+    """y ~ normal(x' w_group, sigma); a new group's w ~ multi_normal(mu_w, diag(tau) Omega diag(tau)),
+    or for ``separate`` its prior, normal(0, w_scale) per coefficient."""
     post = idata.posterior
     variant = post.attrs["variant"]
     group, predictors = data_column(idata, "group"), data_column(idata, "predictors").split(",")
@@ -390,10 +391,16 @@ def _predict(idata: az.InferenceData, newdata: pd.DataFrame, rng: np.random.Gene
         z = rng.standard_normal((len(mu), len(unseen), len(predictors)))
         return {"w": mu[:, None] + tau[:, None] * np.einsum("sij,sgj->sgi", L, z)}
 
+    def from_prior(unseen: list[str]) -> dict[str, np.ndarray]:
+        # separate: other groups say nothing about this one; its posterior is its prior
+        scale = float(idata.constant_data["w_scale"].values.item())
+        samples = post.sizes["chain"] * post.sizes["draw"]
+        return {"w": scale * rng.standard_normal((samples, len(unseen), len(predictors)))}
+
     if variant == "pooled":
         linear = draws_of(post["w"], "coefficient") @ X.T
     else:
-        w = group_draws(idata, newdata[group], ["w"], new if variant == "hierarchical" else None)["w"]
+        w = group_draws(idata, newdata[group], ["w"], new if variant == "hierarchical" else from_prior)["w"]
         linear = np.einsum("srm,rm->sr", w, X)
     return Prediction.normal(linear, draws_of(post["sigma"])[:, None])
 

@@ -368,7 +368,7 @@ def shrinkage_plot(unpooled: az.InferenceData, hierarchical: az.InferenceData,
 def _predict(idata: az.InferenceData, newdata: pd.DataFrame, rng: np.random.Generator) -> Prediction:
     """log radon ~ normal(alpha_county + beta_county * predictor, sigma_y); a new county's
     intercept (and slope) drawn from the population, centred for ``group_predictor`` at
-    gamma_0 + gamma_1 * its county-level predictor."""
+    gamma_0 + gamma_1 * its county-level predictor; for ``unpooled``, from their prior."""
     post = idata.posterior
     variant = post.attrs["variant"]
     group, predictor = data_column(idata, "group"), data_column(idata, "predictor")
@@ -392,7 +392,14 @@ def _predict(idata: az.InferenceData, newdata: pd.DataFrame, rng: np.random.Gene
                              + draws_of(post["sigma_beta"])[:, None] * rng.standard_normal(size))
         return drawn
 
-    effects = group_draws(idata, newdata[group], per_county, None if variant == "unpooled" else new)
+    def from_prior(unseen: list[str]) -> dict[str, np.ndarray]:
+        # unpooled: the data of other counties say nothing about this one, so its posterior is its
+        # prior, normal(0, coef_scale) for the intercept and the slope (very wide: honest)
+        scale = float(idata.constant_data["coef_scale"].values.item())
+        size = (post.sizes["chain"] * post.sizes["draw"], len(unseen))
+        return {name: scale * rng.standard_normal(size) for name in per_county}
+
+    effects = group_draws(idata, newdata[group], per_county, from_prior if variant == "unpooled" else new)
     alpha = effects["alpha"] if "alpha" in effects else draws_of(post["alpha"])[:, None]
     beta = effects["beta"] if "beta" in effects else draws_of(post["beta"])[:, None]
     return Prediction.normal(alpha + beta * x, draws_of(post["sigma_y"])[:, None])

@@ -112,12 +112,16 @@ def test_prediction_known_and_new_county(slope_nc):
     assert float(new.std()) > float(known.std())
 
 
-def test_unpooled_cannot_predict_a_new_county(data):
+def test_unpooled_predicts_a_new_county_from_its_prior(data):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        unpooled = radon.fit(variant="unpooled", chains=1, draws=50, warmup=100, seed=1, progress=False)
-    with pytest.raises(hierstan.DataError, match="'ATLANTIS' is not in the data"):
-        hierstan.predict(unpooled, pd.DataFrame({"county": ["ATLANTIS"], "floor": [0.0]}))
+        unpooled = radon.fit(variant="unpooled", chains=2, draws=500, warmup=300, seed=1, progress=False)
+    rows = pd.DataFrame({"county": ["ATLANTIS"] * 2, "floor": [0.0, 1.0]})
+    drawn = hierstan.predict(unpooled, rows, scale="linear", seed=2).values.reshape(-1, 2)
+    # no data on the county: alpha and alpha + beta from the priors normal(0, 10) and normal(0, 10 sqrt 2)
+    assert np.std(drawn[:, 0]) == pytest.approx(10, rel=0.1)
+    assert np.std(drawn[:, 1]) == pytest.approx(10 * np.sqrt(2), rel=0.1)
+    assert abs(np.mean(drawn[:, 0])) < 1.5
 
 
 def test_group_table(slope_nc, data):
