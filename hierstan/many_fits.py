@@ -70,10 +70,16 @@ def dask_client(client: Any = None, scheduler: str | None = None,
         return
     # one single-threaded process per core: each fit runs its chains in one thread, so the fits
     # side by side use every core without oversubscribing them
-    with _workers_ignore_ctrl_c():
-        cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                               processes=True, dashboard_address=None, memory_limit=0,
-                               silence_logs=logging.ERROR)
+    try:
+        with _workers_ignore_ctrl_c():
+            cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
+                                   processes=True, dashboard_address=None, memory_limit=0,
+                                   silence_logs=logging.ERROR)
+    except RuntimeError as exc:  # what the parent sees of a worker that could not start
+        raise HierstanError(
+            f"could not start the local Dask workers ({exc}). Workers are new Python processes that "
+            f"import the main script again: a script that calls hierstan.sbc or hierstan.kfold must "
+            f"do so under `if __name__ == \"__main__\":`") from exc
     try:
         with Client(cluster) as opened:
             yield opened
