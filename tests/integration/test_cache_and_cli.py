@@ -88,8 +88,9 @@ def test_reproduce_writes_every_result(tmp_path):
     """`hierstan reproduce` on short chains: every file, and contents checked against the data and
     against what is known of these analyses, not against an earlier run."""
     _python("-W", "ignore", str(ROOT / "scripts" / "reproduce.py"), "--out", str(tmp_path),
-            "--chains", "2", "--draws", "300", "--warmup", "300")
-    expected = {"eight_schools_summary.csv", "eight_schools_diagnostics.csv", "eight_schools_diagnostics.md",
+            "--chains", "2", "--draws", "300", "--warmup", "300", "--sbc-sims", "3", "--folds", "2")
+    expected = {"sbc", "sbc_summary.md", "radon_kfold.csv", "radon_kfold.md",
+                "eight_schools_summary.csv", "eight_schools_diagnostics.csv", "eight_schools_diagnostics.md",
                 "eight_schools_funnel.png", "eight_schools_log_tau_running_mean.png",
                 "radon_summary.csv", "radon_counties.csv", "radon_loo.csv", "radon_loo.md",
                 "radon_shrinkage.png", "radon_loo_pareto_k.csv",
@@ -155,6 +156,21 @@ def test_reproduce_writes_every_result(tmp_path):
     scores = pd.read_csv(data / "mathtest.csv").groupby("school")["mathscore"].agg(["size", "mean"])
     np.testing.assert_array_equal(schools["n"], scores["size"].loc[schools["school"]])
     np.testing.assert_allclose(schools["raw_mean"], scores["mean"].loc[schools["school"]])
+
+    # many fits: 3 SBC simulations of every family (their ranks lie in 0..99), 2-fold radon
+    for family in ("eight_schools", "radon", "multigroup", "thai", "exam", "mathtest"):
+        folder = tmp_path / "sbc" / family
+        assert {p.name for p in folder.iterdir()} == {"ranks.csv", "fits.csv", "tests.csv", "summary.txt",
+                                                      "ecdf.png"}
+        assert len(read(f"sbc/{family}/fits.csv")) == 3
+        ranks = read(f"sbc/{family}/ranks.csv")
+        assert ranks["rank"].between(0, 99).all() and set(ranks["simulation"]) <= {0, 1, 2}
+    assert read("sbc/eight_schools/tests.csv")["parameter"].tolist()[:2] == ["mu", "tau"]
+    kfold = read("radon_kfold.csv", index_col=0)
+    assert set(kfold.index) == set(loo.index)
+    # leaving out half the houses costs the pooled model little and the county effects more, but
+    # partial pooling still wins by far (as in LOO above)
+    assert kfold.loc["varying_intercept", "elpd_kfold"] > kfold.loc["pooled", "elpd_kfold"] + 20
 
 
 def test_wheel_ships_programs_and_data(tmp_path):

@@ -2,6 +2,7 @@
 is killed; failures are recorded; runs resume; Ctrl-C stops cleanly; K-fold's elpd agrees with
 quadrature."""
 
+import functools
 import json
 import os
 import signal
@@ -143,3 +144,21 @@ def test_ctrl_c_stops_a_kfold_run_cleanly_and_it_resumes(tmp_path):
     assert "elpd_kfold" in again.stdout
     records = [json.loads(p.read_text()) for p in (out / "fits").glob("*.json")]
     assert len(records) == 9 and {r["key"] for r in records} >= done
+
+
+def test_sbc_detects_a_prior_scale_off_by_two_and_passes_the_right_one(client):
+    """The data of the first run have mu drawn with twice the scale the model assumes (10, not
+    5): mu's ranks pile up at both ends (a third of them in the outer tenth, by quadrature of the
+    exact posterior), and SBC must say so. Quadrature puts the power of 200 simulations near 1
+    (100 give 0.8-0.95: this seed's 100 did not reach Holm's 5%). The second run simulates from the
+    model's own prior and must find nothing (fixed seeds: the outcome is reproducible)."""
+    family = hierstan.eight_schools
+    wrong = functools.partial(family.simulate_prior, variant="hierarchical", priors={"mu_scale": 10.0})
+    result = hierstan.sbc("eight_schools", n_sims=200, simulator=wrong, seed=3, client=client, progress=False)
+    tests = result.tests.set_index("parameter")
+    assert not tests.loc["mu", "uniform"] and tests.loc["mu", "outside_band"]
+    ranks = result.ranks[result.ranks["parameter"] == "mu"]["rank"]
+    assert ((ranks < 5) | (ranks > 94)).mean() > 0.2  # uniform ranks: 0.1
+    right = hierstan.sbc("eight_schools", n_sims=100, seed=3, client=client, progress=False)
+    assert right.tests["uniform"].all(), right.summary()
+    assert len(right.fits) == 100 and set(right.fits["status"]) <= {"ok", "divergent"}
