@@ -261,13 +261,16 @@ SBC_RUNS: dict[str, tuple[Callable[[], pd.DataFrame], dict[str, float] | None]] 
     # the default mean and scale priors put most schools at a repeat rate of 0 or 1
     "thai": (lambda: _first_groups(models.thai.load_data(), "school_id", 40),
              {"mean_scale": 2.5, "hyper_scale": 1.5}),
-    # coef_scale 10 also scales the log precision and its lrt slope: 9 in 10 data sets overflow
-    "exam": (lambda: _first_groups(models.exam.load_data(), "school", 15), {"coef_scale": 0.1}),
     # the default priors give a negative score (refused) in 4 data sets in 10
     "mathtest": (lambda: models.mathtest.load_data(),
                  {"a": 20.0, "b": 1000.0, "c": 5.0, "d": 1.0, "nu": 50.0, "phi": 0.04}),
 }
 SBC_SIMS = 100
+# Not in results/: exam. Its data drawn from the prior (15 schools, coef_scale 0.1) took 320 s a
+# fit (median of 8) and mixed badly (bulk ESS down to 5, R-hat up to 3.4): 100 fits would take
+# hours and rank unconverged draws. `hierstan sbc exam` runs it on request.
+SBC_LEFT_OUT = {"exam": "its prior-simulated fits take ~320 s each and do not converge in 500 + 250 "
+                        "iterations (R-hat up to 3.4); run `hierstan sbc exam` with more iterations"}
 
 
 def calibration(out: Path, families: list[str], *, sims: int = SBC_SIMS, engine: str = "auto",
@@ -277,7 +280,7 @@ def calibration(out: Path, families: list[str], *, sims: int = SBC_SIMS, engine:
     from .sbc import sbc
 
     written, rows = [], []
-    for name in families:
+    for name in [n for n in families if n in SBC_RUNS]:
         design, priors = SBC_RUNS[name]
         result = sbc(name, n_sims=sims, data=design(), priors=priors, seed=seed, engine=engine,
                      workers=workers, progress=progress)
@@ -304,7 +307,8 @@ def calibration(out: Path, families: list[str], *, sims: int = SBC_SIMS, engine:
         "parameter's ranks in the bins shown, p-values adjusted by Holm's method over the family's "
         "parameters (family-wise 5%); the ECDF band is ArviZ's simultaneous 95% band, which about 5% "
         "of calibrated parameters leave by chance. Per family: `sbc/<family>/` holds the ranks, fits, "
-        "tests and the ECDF-difference plot.\n")
+        "tests and the ECDF-difference plot.\n"
+        + "".join(f"\nLeft out: {name}, {why}.\n" for name, why in SBC_LEFT_OUT.items() if name in families))
     return written
 
 
