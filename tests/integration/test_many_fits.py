@@ -117,8 +117,11 @@ def test_ctrl_c_stops_a_kfold_run_cleanly_and_it_resumes(tmp_path):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "hierstan.cli", "kfold", "eight_schools", "-K", "8", "--by", "school",
                "--draws", "20000", "--workers", "2", "--out", str(out)]
+    # as from a terminal: a shell's background job (CI run with `&`) passes SIGINT on ignored, and
+    # Python then keeps ignoring it
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
+                               start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 240
     while time.time() < deadline and not list((out / "fits").glob("*.json")):
         time.sleep(0.2)
