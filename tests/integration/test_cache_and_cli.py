@@ -157,11 +157,10 @@ def test_reproduce_writes_every_result(tmp_path):
     np.testing.assert_array_equal(schools["n"], scores["size"].loc[schools["school"]])
     np.testing.assert_allclose(schools["raw_mean"], scores["mean"].loc[schools["school"]])
 
-    # many fits: 3 SBC simulations of every family but exam (see SBC_LEFT_OUT; ranks lie in 0..99),
-    # 2-fold radon
-    assert {p.name for p in (tmp_path / "sbc").iterdir()} == {"eight_schools", "radon", "multigroup",
-                                                               "thai", "mathtest"}
-    for family in ("eight_schools", "radon", "multigroup", "thai", "mathtest"):
+    # many fits: 3 SBC simulations of every family (ranks lie in 0..99), 2-fold radon
+    families = {"eight_schools", "radon", "multigroup", "thai", "exam", "mathtest"}
+    assert {p.name for p in (tmp_path / "sbc").iterdir()} == families
+    for family in families:
         folder = tmp_path / "sbc" / family
         assert {p.name for p in folder.iterdir()} == {"ranks.csv", "fits.csv", "tests.csv", "summary.txt",
                                                       "ecdf.png"}
