@@ -1,10 +1,15 @@
-// Thai repeat, school intercepts and school pped slopes, independent normals (docs/models.md §4).
-// Each school centered or non-centered by the data flag `centered`.
+// Thai repeat, school intercepts and school pped slopes (docs/models.md §4): independent normals,
+// or with `correlated` a bivariate normal with correlation Omega ~ LKJ(lkj_eta). Each school
+// centered or non-centered by the data flag `centered`.
 functions {
 #include functions/centering.stan
 }
 data {
 #include data/thai.stan
+  // 1 = (alpha_j, beta_j) ~ multi_normal((mu_alpha, mu_beta), diag(sigma) Omega diag(sigma)),
+  // 0 = independent (Omega = I)
+  int<lower=0, upper=1> correlated;
+  real<lower=0> lkj_eta;
 }
 transformed data {
 #include transformed_data/centering.stan
@@ -18,6 +23,8 @@ parameters {
   // deviates (see below)
   vector[J] z_alpha;
   vector[J] z_beta;
+  // Cholesky factor of Omega (correlated only; 0 x 0 otherwise, so no output)
+  cholesky_factor_corr[correlated ? 2 : 0] L_Omega;
 }
 transformed parameters {
   vector[J] alpha;
@@ -27,13 +34,26 @@ transformed parameters {
   if (size(nc_idx) > 0) {
     // Non-centered schools, about each school's pped share c: the data pin down the school's
     // logit at c, alpha + c * beta, so that combination gets its own standard-normal deviation
-    // (z_alpha) and beta the independent remainder (z_beta). The prior of (alpha, beta) is
-    // unchanged; c = 0 is the textbook form, whose sigma_beta mixes ~3x slower on the full data.
+    // (z_alpha) and beta, given it, the independent remainder (z_beta). With correlation rho,
+    // alpha + c * beta has sd sd_at_c = sqrt(sigma_a^2 + 2 c rho sigma_a sigma_b + c^2 sigma_b^2)
+    // and covariance rho sigma_a sigma_b + c sigma_b^2 with beta; beta's sd given it is
+    // sigma_a sigma_b sqrt(1 - rho^2) / sd_at_c. The prior of (alpha, beta) is unchanged; c = 0
+    // is the textbook form, whose sigma_beta mixes ~3x slower on the full data.
     // Computed for every school (whole-vector arithmetic is cheaper than indexing each term),
     // kept for the non-centered ones.
-    vector[J] sd_at_c = sqrt(square(sigma_alpha) + square(sigma_beta * pped_centre));
-    vector[J] beta_nc = mu_beta + sigma_beta
-        * (sigma_beta * pped_centre .* z_alpha + sigma_alpha * z_beta) ./ sd_at_c;
+    vector[J] sd_at_c;
+    vector[J] beta_nc;
+    if (correlated) {
+      real rho = L_Omega[2, 1];
+      sd_at_c = sqrt(square(sigma_alpha) + 2 * rho * sigma_alpha * sigma_beta * pped_centre
+                     + square(sigma_beta * pped_centre));
+      beta_nc = mu_beta + sigma_beta * ((rho * sigma_alpha + sigma_beta * pped_centre) .* z_alpha
+                                        + sigma_alpha * L_Omega[2, 2] * z_beta) ./ sd_at_c;
+    } else {
+      // kept apart so that the independent form's arithmetic (and its draws) is what it was
+      sd_at_c = sqrt(square(sigma_alpha) + square(sigma_beta * pped_centre));
+      beta_nc = mu_beta + sigma_beta * (sigma_beta * pped_centre .* z_alpha + sigma_alpha * z_beta) ./ sd_at_c;
+    }
     vector[J] alpha_nc
         = mu_alpha + pped_centre * mu_beta + sd_at_c .* z_alpha - pped_centre .* beta_nc;
     alpha[nc_idx] = alpha_nc[nc_idx];
@@ -45,7 +65,16 @@ model {
 #include model/thai_priors_slopes.stan
   // an empty set still checks its scale, which can underflow to 0 in warmup
   if (size(c_idx) > 0) z_alpha[c_idx] ~ normal(mu_alpha, sigma_alpha);
-  if (size(c_idx) > 0) z_beta[c_idx] ~ normal(mu_beta, sigma_beta);
+  if (correlated) {
+    L_Omega ~ lkj_corr_cholesky(lkj_eta);
+    // a centered school's slope given its intercept
+    if (size(c_idx) > 0) {
+      z_beta[c_idx] ~ normal(mu_beta + sigma_beta * L_Omega[2, 1] * (z_alpha[c_idx] - mu_alpha) / sigma_alpha,
+                             sigma_beta * L_Omega[2, 2]);
+    }
+  } else if (size(c_idx) > 0) {
+    z_beta[c_idx] ~ normal(mu_beta, sigma_beta);
+  }
   z_alpha[nc_idx] ~ std_normal();
   z_beta[nc_idx] ~ std_normal();
   if (!prior_only) {
@@ -57,6 +86,9 @@ model {
   }
 }
 generated quantities {
+  // the correlation matrix of (alpha_j, beta_j) (correlated only)
+  matrix[correlated ? 2 : 0, correlated ? 2 : 0] Omega;
+  if (correlated) Omega = multiply_lower_tri_self_transpose(L_Omega);
   // pointwise log-likelihood (PSIS-LOO) and replicated outcomes, pupil by pupil; pointwise = 0
   // leaves them empty (writing out 2 N values per draw can cost more than the sampling)
   vector[pointwise ? N : 0] log_lik;

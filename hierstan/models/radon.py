@@ -1,7 +1,9 @@
 """Minnesota radon (docs/models.md §2): log radon by floor, houses within counties.
 
-Variants: ``varying_intercept_slope`` (default), ``varying_intercept``, ``group_predictor``
-(county intercepts depend on log uranium), ``pooled`` and ``unpooled``; each hierarchical one
+Variants: ``varying_intercept_slope`` (default; independent intercepts and slopes),
+``varying_intercept_slope_correlated`` (the same with their correlation, Omega ~ LKJ(lkj_eta):
+lme4's ``(1 + floor | county)``), ``varying_intercept``, ``group_predictor`` (county intercepts
+depend on log uranium), ``pooled`` and ``unpooled``; each hierarchical one
 ``auto`` (default: each county's intercept and slope centered or not from the data, see
 hierstan.parameterization), ``noncentered`` or ``centered``. The likelihood is computed from exact sufficient
 statistics of the (county, predictor value) cells when that shrinks the work (``likelihood=
@@ -27,7 +29,7 @@ from ..post_estimation import (
     group_draws,
     group_table,
 )
-from ..prior_draws import Seed, as_truth, design_frame, generator, half_cauchy, supported_variant
+from ..prior_draws import Seed, as_truth, design_frame, generator, half_cauchy, lkj_corr, supported_variant
 from ..programs import data_file
 from ..stan_data import DEFAULT_ADVICE, StanData, column_attrs, group_dim
 from ..validation import (
@@ -43,11 +45,19 @@ from ..validation import (
 
 FAMILY = "radon"
 DESCRIPTION = "Minnesota radon: log radon by floor, 919 houses in 85 counties (Gelman & Hill)"
-VARIANTS = ("varying_intercept_slope", "varying_intercept", "group_predictor", "pooled", "unpooled")
-HIERARCHICAL = ("varying_intercept_slope", "varying_intercept", "group_predictor")
+VARIANTS = ("varying_intercept_slope", "varying_intercept", "group_predictor", "pooled", "unpooled",
+            "varying_intercept_slope_correlated")
+HIERARCHICAL = ("varying_intercept_slope", "varying_intercept", "group_predictor",
+                "varying_intercept_slope_correlated")
+# varying intercepts and slopes, independent or correlated: one program, the data flag `correlated`
+SLOPES = ("varying_intercept_slope", "varying_intercept_slope_correlated")
+PROGRAMS = {variant: f"radon_{variant}" for variant in VARIANTS} | {
+    "varying_intercept_slope_correlated": "radon_varying_intercept_slope"}
+# the intercept-slope correlation's 2 x 2 matrix: rows and columns labelled by effect
+EFFECTS = ("alpha", "beta")
 PARAMETERIZATIONS = ("auto", "noncentered", "centered")
 LIKELIHOODS = ("auto", "cells", "houses")
-PRIORS = {"coef_scale": 10.0, "hyper_scale": 5.0, "sigma_scale": 5.0}
+PRIORS = {"coef_scale": 10.0, "hyper_scale": 5.0, "sigma_scale": 5.0, "lkj_eta": 2.0}
 
 
 def load_data() -> pd.DataFrame:
@@ -119,14 +129,17 @@ def stan_data(
     centered, choice = {}, ""
     if variant in HIERARCHICAL:
         # the varying slope has its own flag (a county can pin its intercept, not its slope)
-        flags = ("centered", "centered_slope") if variant == "varying_intercept_slope" else ("centered",)
+        flags = ("centered", "centered_slope") if variant in SLOPES else ("centered",)
         centered, choice = resolve(parameterization, len(counties),
                                    lambda: _pilot(variant, y, x, u, codes, len(counties)), dim, flags)
-    vectors = {"varying_intercept_slope": ("alpha", "beta", "z_alpha", "z_beta"),
-               "varying_intercept": ("alpha", "z_alpha"), "group_predictor": ("alpha", "z_alpha"),
-               "unpooled": ("alpha", "beta"), "pooled": ()}[variant]
+    vectors = {"varying_intercept": ("alpha", "z_alpha"), "group_predictor": ("alpha", "z_alpha"),
+               "unpooled": ("alpha", "beta"), "pooled": ()}.get(variant,
+                                                                 ("alpha", "beta", "z_alpha", "z_beta"))
+    correlated = variant == "varying_intercept_slope_correlated"
+    # lkj_eta is data of the slopes' program alone
+    scales = {k: v for k, v in scales.items() if k != "lkj_eta" or variant in SLOPES}
     return StanData(
-        program=f"radon_{variant}",
+        program=PROGRAMS[variant],
         data={
             "N": len(y), "J": len(counties), "y": y, "x": x, "county": codes + 1, "u": u,
             "K": len(table), "cell_county": table["county"].to_numpy(),
@@ -134,12 +147,14 @@ def stan_data(
             "cell_n": table["n"].to_numpy(float), "cell_mean": table["mean"].to_numpy(),
             "within_ss": float(table["ss"].sum()), "use_cells": int(use_cells), **scales,
             "pointwise": 0, "prior_only": 0,
-            **centered,
+            **centered, **({"correlated": int(correlated)} if variant in SLOPES else {}),
         },
         outcome=outcome,
         observed=y,
-        coords={dim: counties, "house": houses},
+        coords={dim: counties, "house": houses,
+                **({"effect": list(EFFECTS), "effect2": list(EFFECTS)} if correlated else {})},
         dims={**{name: county_dim for name in vectors}, outcome: ["house"], predictor: ["house"],
+              **({name: ["effect", "effect2"] for name in ("L_Omega", "Omega")} if correlated else {}),
               index: ["house"], **({group_predictor: county_dim} if uses_level else {})},
         # the county-level predictor only where the variant uses it (others give Stan zeros)
         constant={predictor: x, index: codes, **({group_predictor: u} if uses_level else {}), **scales},
@@ -170,22 +185,24 @@ def _pilot(variant: str, y: np.ndarray, x: np.ndarray, u: np.ndarray, codes: np.
     intercept = np.bincount(codes, weights=y - slope * x, minlength=counties) / n
     design = np.column_stack([np.ones(counties), u]) if variant == "group_predictor" else None
     choices = [choose("alpha", "sigma_alpha", intercept, noise / n, design)]
-    if variant == "varying_intercept_slope":
+    if variant in SLOPES:
         choices.append(choose("beta", "sigma_beta", coef[:, 1], variance[:, 1]))
     return choices
 
 
 SIMULATION_TRUTH = {"mu_alpha": 1.5, "sigma_alpha": 0.35, "mu_beta": -0.65, "sigma_beta": 0.3,
-                    "sigma_y": 0.75}
+                    "sigma_y": 0.75, "rho": 0.0}
 
 
 def simulate(J: int = 1000, N: int = 10_000, *, truth: dict[str, float] | None = None,
              floor_share: float = 0.2, design: str = "uniform",
              seed: int = 0) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Radon-like data drawn from the ``varying_intercept_slope`` model: ``N`` houses in ``J``
-    counties, floor 1 with probability ``floor_share``. ``truth`` overrides
-    :data:`SIMULATION_TRUTH` (round values near the real data's posterior). Returns the data
-    (columns county, floor, log_radon) and the truth, including each county's alpha and beta.
+    """Radon-like data drawn from the ``varying_intercept_slope`` model, or with ``truth["rho"]``
+    not 0 from ``varying_intercept_slope_correlated``: ``N`` houses in ``J`` counties, floor 1
+    with probability ``floor_share``. ``truth`` overrides :data:`SIMULATION_TRUTH` (round values
+    near the real data's posterior; ``rho`` is the correlation of a county's intercept and
+    slope). Returns the data (columns county, floor, log_radon) and the truth, including each
+    county's alpha and beta.
 
     ``design`` sets the houses per county:
 
@@ -204,9 +221,10 @@ def simulate(J: int = 1000, N: int = 10_000, *, truth: dict[str, float] | None =
     if design == "balanced" and N % J:
         raise DataError(f"simulate's balanced design needs N a multiple of J, got J={J}, N={N}")
     values = {**SIMULATION_TRUTH, **(truth or {})}
+    if not -1 < values["rho"] < 1:
+        raise DataError(f"simulate: rho must lie strictly between -1 and 1, got {values['rho']!r}")
     rng = np.random.default_rng(seed)
-    alpha = rng.normal(values["mu_alpha"], values["sigma_alpha"], J)
-    beta = rng.normal(values["mu_beta"], values["sigma_beta"], J)
+    alpha, beta = _draw_effects(rng, values, J)
     # uniform keeps its original draw order, so a seed gives the same data as before designs existed
     if design == "uniform":
         county = np.concatenate([np.arange(J), rng.integers(0, J, N - J)])
@@ -228,6 +246,18 @@ def simulate(J: int = 1000, N: int = 10_000, *, truth: dict[str, float] | None =
     return frame, {**values, "alpha": alpha, "beta": beta}
 
 
+def _draw_effects(rng: np.random.Generator, values: dict[str, Any], J: int) -> tuple[np.ndarray, np.ndarray]:
+    """J counties' (alpha, beta): bivariate normal with correlation ``values["rho"]`` (0 when
+    absent), as the slope given the intercept (rho 0 consumes the generator as independent
+    draws did)."""
+    rho = float(values.get("rho", 0.0))
+    alpha = rng.normal(values["mu_alpha"], values["sigma_alpha"], J)
+    deviate = (alpha - values["mu_alpha"]) / values["sigma_alpha"]
+    beta = rng.normal(values["mu_beta"] + values["sigma_beta"] * rho * deviate,
+                      values["sigma_beta"] * np.sqrt(1 - rho**2), J)
+    return alpha, beta
+
+
 def _draw_outcome(rng: np.random.Generator, alpha: np.ndarray, beta: np.ndarray, county: np.ndarray,
                   x: np.ndarray, sigma_y: float) -> np.ndarray:
     """log radon ~ normal(alpha_county + beta_county * x, sigma_y), house by house (county: 0-based)."""
@@ -245,6 +275,20 @@ def _prior_varying_intercept_slope(rng: np.random.Generator, scales: dict[str, f
                              "sigma_beta": half_cauchy(rng, scales["hyper_scale"])}
     drawn["alpha"] = rng.normal(drawn["mu_alpha"], drawn["sigma_alpha"], J)
     drawn["beta"] = rng.normal(drawn["mu_beta"], drawn["sigma_beta"], J)
+    return drawn
+
+
+def _prior_varying_intercept_slope_correlated(rng: np.random.Generator, scales: dict[str, float],
+                                              u: np.ndarray) -> dict[str, Any]:
+    """The same program with ``correlated``: Omega ~ LKJ(lkj_eta), then county (alpha, beta)
+    bivariate normal."""
+    drawn: dict[str, Any] = {"sigma_y": half_cauchy(rng, scales["sigma_scale"]),
+                             "mu_alpha": rng.normal(0.0, scales["coef_scale"]),
+                             "sigma_alpha": half_cauchy(rng, scales["hyper_scale"]),
+                             "mu_beta": rng.normal(0.0, scales["coef_scale"]),
+                             "sigma_beta": half_cauchy(rng, scales["hyper_scale"]),
+                             "Omega": lkj_corr(rng, scales["lkj_eta"], 2)}
+    drawn["alpha"], drawn["beta"] = _draw_effects(rng, {**drawn, "rho": drawn["Omega"][1, 0]}, len(u))
     return drawn
 
 
@@ -289,6 +333,9 @@ _PRIOR_DRAWS = {
     "varying_intercept_slope": (_prior_varying_intercept_slope,
                                 ("sigma_y", "mu_alpha", "sigma_alpha", "mu_beta", "sigma_beta", "alpha",
                                  "beta")),
+    "varying_intercept_slope_correlated": (_prior_varying_intercept_slope_correlated,
+                                           ("sigma_y", "mu_alpha", "sigma_alpha", "mu_beta", "sigma_beta",
+                                            "alpha", "beta", "Omega")),
     "varying_intercept": (_prior_varying_intercept, ("sigma_y", "mu_alpha", "sigma_alpha", "beta", "alpha")),
     "group_predictor": (_prior_group_predictor,
                         ("sigma_y", "gamma_0", "gamma_1", "sigma_alpha", "beta", "alpha")),
@@ -367,7 +414,8 @@ def shrinkage_plot(unpooled: az.InferenceData, hierarchical: az.InferenceData,
 
 def _predict(idata: az.InferenceData, newdata: pd.DataFrame, rng: np.random.Generator) -> Prediction:
     """log radon ~ normal(alpha_county + beta_county * predictor, sigma_y); a new county's
-    intercept (and slope) drawn from the population, centred for ``group_predictor`` at
+    intercept (and slope) drawn from the population (jointly, with the draw's correlation, for
+    ``varying_intercept_slope_correlated``), centred for ``group_predictor`` at
     gamma_0 + gamma_1 * its county-level predictor; for ``unpooled``, from their prior."""
     post = idata.posterior
     variant = post.attrs["variant"]
@@ -386,10 +434,14 @@ def _predict(idata: az.InferenceData, newdata: pd.DataFrame, rng: np.random.Gene
             centre = draws_of(post["gamma_0"])[:, None] + draws_of(post["gamma_1"])[:, None] * u
         else:
             centre = draws_of(post["mu_alpha"])[:, None]
-        drawn = {"alpha": centre + draws_of(post["sigma_alpha"])[:, None] * rng.standard_normal(size)}
+        deviate = rng.standard_normal(size)
+        drawn = {"alpha": centre + draws_of(post["sigma_alpha"])[:, None] * deviate}
         if "beta" in per_county:
-            drawn["beta"] = (draws_of(post["mu_beta"])[:, None]
-                             + draws_of(post["sigma_beta"])[:, None] * rng.standard_normal(size))
+            # the slope given the intercept's deviate (rho 0 when independent)
+            rho = (draws_of(post["Omega"].sel(effect="alpha", effect2="beta"))[:, None]
+                   if "Omega" in post else 0.0)
+            drawn["beta"] = (draws_of(post["mu_beta"])[:, None] + draws_of(post["sigma_beta"])[:, None]
+                             * (rho * deviate + np.sqrt(1 - rho**2) * rng.standard_normal(size)))
         return drawn
 
     def from_prior(unseen: list[str]) -> dict[str, np.ndarray]:

@@ -23,7 +23,7 @@ from ..family import Family
 from ..inference_data import outcome_name
 from ..parameterization import EffectChoice, advice, from_scale, logistic_scales, resolve
 from ..post_estimation import Prediction, data_column, draws_of, group_draws
-from ..prior_draws import Seed, as_truth, design_frame, generator, half_normal, supported_variant
+from ..prior_draws import Seed, as_truth, design_frame, generator, half_normal, lkj_corr, supported_variant
 from ..programs import data_file
 from ..stan_data import StanData, column_attrs, group_dim
 from ..validation import (
@@ -41,16 +41,21 @@ from ..validation import (
 
 FAMILY = "thai"
 DESCRIPTION = "Thai education: repeating a class, 8582 pupils in 411 schools (multilevel logistic)"
-VARIANTS = ("random_slope", "intercept_only", "random_intercept", "slope_only", "covariates")
+VARIANTS = ("random_slope", "intercept_only", "random_intercept", "slope_only", "covariates",
+            "random_slope_correlated")
 # fitted to the same pupils, so PSIS-LOO can compare them (covariates drops the missing msesc)
-LOO_VARIANTS = ("intercept_only", "random_intercept", "random_slope", "slope_only")
+LOO_VARIANTS = ("intercept_only", "random_intercept", "random_slope", "slope_only", "random_slope_correlated")
+# school intercepts and pped slopes, independent or correlated: one program, the data flag `correlated`
+SLOPES = ("random_slope", "random_slope_correlated")
 PROGRAMS = {"intercept_only": "thai_varying_intercept", "random_intercept": "thai_varying_intercept",
             "covariates": "thai_varying_intercept", "random_slope": "thai_random_slope",
-            "slope_only": "thai_slope_only"}
+            "slope_only": "thai_slope_only", "random_slope_correlated": "thai_random_slope"}
+# the intercept-slope correlation's 2 x 2 matrix: rows and columns labelled by effect
+EFFECTS = ("alpha", "beta")
 PARAMETERIZATIONS = ("auto", "noncentered", "centered", "noncentered_plain")
 LIKELIHOODS = ("auto", "cells", "pupils")
 MISSING = ("drop", "raise")
-PRIORS = {"coef_scale": 10.0, "mean_scale": 100.0, "hyper_scale": 50.0}
+PRIORS = {"coef_scale": 10.0, "mean_scale": 100.0, "hyper_scale": 50.0, "lkj_eta": 2.0}
 COLUMNS = {"outcome": "repeat", "group": "school_id", "pped": "pped", "sex": "sex", "msesc": "msesc"}
 
 
@@ -173,12 +178,15 @@ def stan_data(
     cells = pattern.groupby(list(pattern.columns[:-1]), sort=True)["y"].agg(n="size", y="sum").reset_index()
     use_cells = likelihood == "cells" or (likelihood == "auto" and 2 * len(cells) <= len(y))
     scales = prior_scales(PRIORS, priors)
+    # lkj_eta is data of the slopes' program alone
+    scales = {k: v for k, v in scales.items() if k != "lkj_eta" or variant in SLOPES}
+    correlated = variant == "random_slope_correlated"
     share = np.bincount(codes, weights=x_pped) / np.bincount(codes)
     centre = np.zeros(len(ids)) if parameterization == "noncentered_plain" else share
-    # random_slope's pair of effects shares one flag per school
+    # the pair of effects (random_slope*) shares one flag per school
     centered, choice = resolve(parameterization, len(ids), lambda: _pilot(variant, cells, centre), dim)
-    per_school = {"random_slope": ("alpha", "z_alpha", "beta", "z_beta"),
-                  "slope_only": ("beta", "z_beta")}.get(variant, ("alpha", "z_alpha"))
+    per_school = (("alpha", "z_alpha", "beta", "z_beta") if variant in SLOPES
+                  else ("beta", "z_beta") if variant == "slope_only" else ("alpha", "z_alpha"))
     pupils = [label for label, kept in zip(row_labels(df), keep) if kept]
     constant = {index: codes, **({pped: x_pped} if uses_pped else {}),
                 **{c: X[:, k] for k, c in enumerate(fixed)}}
@@ -190,11 +198,14 @@ def stan_data(
               "cell_pped": cells["pped"].to_numpy(float), "cell_n": cells["n"].to_numpy(),
               "cell_y": cells["y"].to_numpy(), "use_cells": int(use_cells), **scales,
               **centered, "pped_centre": centre,
+              **({"correlated": int(correlated)} if variant in SLOPES else {}),
               "pointwise": 0, "prior_only": 0},
         outcome=outcome,
         observed=y,
-        coords={dim: ids, "pupil": pupils, "coefficient": fixed},
+        coords={dim: ids, "pupil": pupils, "coefficient": fixed,
+                **({"effect": list(EFFECTS), "effect2": list(EFFECTS)} if correlated else {})},
         dims={**{name: [dim] for name in per_school}, outcome: ["pupil"],
+              **({name: ["effect", "effect2"] for name in ("L_Omega", "Omega")} if correlated else {}),
               **({"beta": ["coefficient"]} if PROGRAMS[variant] == "thai_varying_intercept" else {}),
               **{name: ["pupil"] for name in constant}},
         constant={**constant, **scales},
@@ -206,7 +217,7 @@ def stan_data(
                "group_dim": dim, "group_index": index, **column_attrs(**names)},
         # random_slope: at 0.95, 1 divergence in 4000 draws for 1 of 5 seeds (in sigma_beta's far tail)
         rows=rows.copy(),
-        adapt_delta=0.99 if variant == "random_slope" else 0.95,
+        adapt_delta=0.99 if variant in SLOPES else 0.95,
         divergence_advice=advice(parameterization),
     )
 
@@ -223,14 +234,15 @@ def _pilot(variant: str, cells: pd.DataFrame, centre: np.ndarray) -> list[Effect
     pped = cells["pped"].to_numpy(float)
     covariates = cells[[c for c in cells.columns if c.startswith("x")]].to_numpy(float)
     ones = np.ones((len(cells), 1))
-    fixed = np.column_stack([ones, pped if variant in ("random_slope", "slope_only") else covariates])
-    varying = {"random_slope": np.column_stack([ones, pped]), "slope_only": pped[:, None]}.get(variant, ones)
-    names = {"random_slope": [("alpha", "sigma_alpha"), ("beta", "sigma_beta")],
-             "slope_only": [("beta", "sigma_beta")]}.get(variant, [("alpha", "sigma_alpha")])
+    pair = variant in SLOPES
+    fixed = np.column_stack([ones, pped if pair or variant == "slope_only" else covariates])
+    varying = np.column_stack([ones, pped]) if pair else pped[:, None] if variant == "slope_only" else ones
+    names = ([("alpha", "sigma_alpha"), ("beta", "sigma_beta")] if pair
+             else [("beta", "sigma_beta")] if variant == "slope_only" else [("alpha", "sigma_alpha")])
     _, scales, lowers, p = logistic_scales(school, n, y, fixed, varying, len(centre))
     weight = n * p * (1 - p)
     about = {"alpha": np.ones(len(cells)),
-             "beta": pped - centre[school] if variant == "random_slope" else pped}
+             "beta": pped - centre[school] if pair else pped}
     return [from_scale(effect, scale_name, scale, lower,
                        np.bincount(school, weights=weight * about[effect] ** 2, minlength=len(centre)))
             for (effect, scale_name), scale, lower in zip(names, scales, lowers)]
@@ -240,21 +252,34 @@ def simulate(truth: dict[str, float] | None = None, *, data: pd.DataFrame | None
              seed: int = 0) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Outcomes drawn from the ``random_slope`` model at a real design (default: the shipped
     schools and pped): alpha_j ~ normal(mu_alpha, sigma_alpha), beta_j ~ normal(mu_beta,
-    sigma_beta), repeat ~ bernoulli(inv_logit(alpha_j + beta_j pped)). ``truth`` sets the four
-    (defaults: round values near the shipped data's posterior, -1.9, 1.25, -0.65, 0.25). Returns the
-    data, with ``repeat`` replaced, and the truth with each school's alpha and beta."""
+    sigma_beta), repeat ~ bernoulli(inv_logit(alpha_j + beta_j pped)); with ``rho`` not 0,
+    ``random_slope_correlated``'s, where (alpha_j, beta_j) have correlation rho. ``truth`` sets
+    the five (defaults: round values near the shipped data's posterior, -1.9, 1.25, -0.65, 0.25,
+    and rho 0). Returns the data, with ``repeat`` replaced, and the truth with each school's
+    alpha and beta."""
     frame = load_data() if data is None else data.copy()
-    values = {"mu_alpha": -1.9, "sigma_alpha": 1.25, "mu_beta": -0.65, "sigma_beta": 0.25}
+    values = {"mu_alpha": -1.9, "sigma_alpha": 1.25, "mu_beta": -0.65, "sigma_beta": 0.25, "rho": 0.0}
     for name, value in (truth or {}).items():
         check_choice("thai simulation parameter", name, values)
         values[name] = float(value)
     codes, _ = group_codes(frame, COLUMNS["group"], "simulation design")
     pped = binary_column(frame, COLUMNS["pped"], "simulation design")
+    if not -1 < values["rho"] < 1:
+        raise DataError(f"simulate: rho must lie strictly between -1 and 1, got {values['rho']!r}")
     rng = np.random.default_rng(seed)
-    alpha = rng.normal(values["mu_alpha"], values["sigma_alpha"], codes.max() + 1)
-    beta = rng.normal(values["mu_beta"], values["sigma_beta"], codes.max() + 1)
+    alpha, beta = _draw_effects(rng, values, codes.max() + 1)
     frame[COLUMNS["outcome"]] = _draw_outcome(rng, alpha, beta, codes, pped)
     return frame, {**values, "alpha": alpha, "beta": beta}
+
+
+def _draw_effects(rng: np.random.Generator, values: dict[str, Any], J: int) -> tuple[np.ndarray, np.ndarray]:
+    """J schools' (alpha, beta): bivariate normal with correlation ``values["rho"]``, as the
+    slope given the intercept (rho 0 consumes the generator as independent draws did)."""
+    alpha = rng.normal(values["mu_alpha"], values["sigma_alpha"], J)
+    deviate = (alpha - values["mu_alpha"]) / values["sigma_alpha"]
+    beta = rng.normal(values["mu_beta"] + values["sigma_beta"] * values["rho"] * deviate,
+                      values["sigma_beta"] * np.sqrt(1 - values["rho"] ** 2), J)
+    return alpha, beta
 
 
 def _draw_outcome(rng: np.random.Generator, alpha: np.ndarray, beta: np.ndarray, codes: np.ndarray,
@@ -294,6 +319,18 @@ def _prior_random_slope(rng: np.random.Generator, scales: dict[str, float], J: i
     return drawn, drawn["alpha"], drawn["beta"]
 
 
+def _prior_random_slope_correlated(rng: np.random.Generator, scales: dict[str, float], J: int) -> Drawn:
+    """The same program with ``correlated``: the hyper-parameters, Omega ~ LKJ(lkj_eta), then
+    each school's (alpha, beta) bivariate normal."""
+    drawn: dict[str, Any] = {"mu_alpha": rng.normal(0.0, scales["mean_scale"]),
+                             "sigma_alpha": half_normal(rng, scales["hyper_scale"]),
+                             "mu_beta": rng.normal(0.0, scales["mean_scale"]),
+                             "sigma_beta": half_normal(rng, scales["hyper_scale"]),
+                             "Omega": lkj_corr(rng, scales["lkj_eta"], 2)}
+    drawn["alpha"], drawn["beta"] = _draw_effects(rng, {**drawn, "rho": drawn["Omega"][1, 0]}, J)
+    return drawn, drawn["alpha"], drawn["beta"]
+
+
 def _prior_intercept_only(rng: np.random.Generator, scales: dict[str, float], J: int) -> Drawn:
     """thai_varying_intercept.stan with no fixed effects: eta = alpha_j."""
     drawn = _prior_intercepts(rng, scales, J)
@@ -320,6 +357,9 @@ _PRIOR_DRAWS = {
     "intercept_only": (_prior_intercept_only, ("mu_alpha", "sigma_alpha", "alpha")),
     "random_intercept": (_prior_random_intercept, ("mu_alpha", "sigma_alpha", "beta", "alpha")),
     "slope_only": (_prior_slope_only, ("alpha", "mu_beta", "sigma_beta", "beta")),
+    "random_slope_correlated": (_prior_random_slope_correlated,
+                                ("mu_alpha", "sigma_alpha", "mu_beta", "sigma_beta", "alpha", "beta",
+                                 "Omega")),
 }
 
 
@@ -343,7 +383,8 @@ def simulate_prior(data: pd.DataFrame | None = None, *, variant: str = "random_s
         ``intercept_only``, ``pped`` (0/1). Its ``repeat`` is replaced; the frame passed in is
         not modified.
     variant
-        ``"random_slope"``, ``"intercept_only"``, ``"random_intercept"`` or ``"slope_only"``.
+        ``"random_slope"``, ``"intercept_only"``, ``"random_intercept"``, ``"slope_only"`` or
+        ``"random_slope_correlated"``.
     priors
         Overrides of :data:`PRIORS`, as in :func:`stan_data`.
     seed
@@ -439,8 +480,8 @@ def forest_plot(idata: az.InferenceData) -> Figure:
     """Per-school pped effects (log-odds), 90% intervals, ordered by posterior mean."""
     beta, dim = idata.posterior["beta"], idata.posterior.attrs["group_dim"]
     if dim not in beta.dims:
-        raise DataError("the forest plot needs per-school pped effects: the random_slope or "
-                        "slope_only variant")
+        raise DataError("the forest plot needs per-school pped effects: the random_slope(_correlated) "
+                        "or slope_only variant")
     mean = beta.mean(("chain", "draw")).values
     low, high = beta.quantile([0.05, 0.95], ("chain", "draw")).values
     order = np.argsort(mean)
@@ -469,9 +510,9 @@ def probability_effects(idata: az.InferenceData) -> pd.DataFrame:
     """
     post = idata.posterior
     variant = post.attrs["variant"]
-    if variant not in ("random_intercept", "random_slope", "slope_only"):
-        raise DataError("probability effects of pped need the random_intercept, random_slope or "
-                        f"slope_only variant, not {variant!r}")
+    if variant not in ("random_intercept", *SLOPES, "slope_only"):
+        raise DataError("probability effects of pped need the random_intercept, random_slope(_correlated) "
+                        f"or slope_only variant, not {variant!r}")
     intercept = post["alpha"] if variant == "slope_only" else post["mu_alpha"]
     slope = post["beta"].isel(coefficient=0) if variant == "random_intercept" else post["mu_beta"]
     # each school's log-odds without and with pped (slope_only: one intercept for all)
@@ -493,12 +534,13 @@ def probability_effects(idata: az.InferenceData) -> pd.DataFrame:
 
 def _predict(idata: az.InferenceData, newdata: pd.DataFrame, rng: np.random.Generator) -> Prediction:
     """repeat ~ bernoulli(inv_logit(eta)); a new school's intercept and pped slope drawn from
-    normal(mu_alpha, sigma_alpha) and normal(mu_beta, sigma_beta). ``mean`` is P(repeat)."""
+    normal(mu_alpha, sigma_alpha) and normal(mu_beta, sigma_beta), jointly with the draw's
+    correlation for ``random_slope_correlated``. ``mean`` is P(repeat)."""
     post = idata.posterior
     variant = post.attrs["variant"]
     group = data_column(idata, "group")
     fixed = [str(c) for c in post["coefficient"].values] if "coefficient" in post.coords else []
-    slope = variant in ("random_slope", "slope_only")
+    slope = variant in (*SLOPES, "slope_only")
     pped = data_column(idata, "pped")
     require_columns(newdata, list(dict.fromkeys([group, *fixed, *([pped] if slope else [])])), "new data")
     dim = post.attrs["group_dim"]
@@ -506,8 +548,12 @@ def _predict(idata: az.InferenceData, newdata: pd.DataFrame, rng: np.random.Gene
 
     def new(unseen: list[str]) -> dict[str, np.ndarray]:
         size = (post.sizes["chain"] * post.sizes["draw"], len(unseen))
+        deviates = {name: rng.standard_normal(size) for name in per_school}
+        if "Omega" in post:  # the slope's deviate given the intercept's
+            rho = draws_of(post["Omega"].sel(effect="alpha", effect2="beta"))[:, None]
+            deviates["beta"] = rho * deviates["alpha"] + np.sqrt(1 - rho**2) * deviates["beta"]
         return {name: draws_of(post[f"mu_{name}"])[:, None]
-                + draws_of(post[f"sigma_{name}"])[:, None] * rng.standard_normal(size) for name in per_school}
+                + draws_of(post[f"sigma_{name}"])[:, None] * deviates[name] for name in per_school}
 
     effects = group_draws(idata, newdata[group], per_school, new)
     alpha = effects["alpha"] if "alpha" in effects else draws_of(post["alpha"])[:, None]

@@ -34,10 +34,17 @@ def _fit(family: str, engine: str, **options):
         return FAMILIES[family].fit(engine=engine, **{**SHORT, **options})
 
 
-@pytest.fixture(scope="module", params=sorted(FAMILIES))
+# every family's default variant, and the correlated intercept-slope variants (their programs'
+# `correlated` branch; the default variants run the other)
+CASES = sorted(FAMILIES) + ["radon/varying_intercept_slope_correlated", "thai/random_slope_correlated"]
+
+
+@pytest.fixture(scope="module", params=CASES)
 def both(request):
-    """The family's default variant on both engines, same seed."""
-    return request.param, _fit(request.param, "cmdstan"), _fit(request.param, "native")
+    """The family's variant on both engines, same seed."""
+    family, _, variant = request.param.partition("/")
+    options = {"variant": variant} if variant else {}
+    return request.param, _fit(family, "cmdstan", **options), _fit(family, "native", **options)
 
 
 def _same_stan():

@@ -1,6 +1,7 @@
 """simulate_prior against the Stan programs' own prior draws (prior_only = 1), each family's default
-variant at a small design: every hyperparameter and the first group's effects by a two-sample KS
-test, and the truth's names, order and shapes against the posterior's user-facing variables."""
+variant (and the correlated intercept-slope variants) at a small design: every hyperparameter and
+the first group's effects by a two-sample KS test, and the truth's names, order and shapes
+against the posterior's user-facing variables."""
 
 import warnings
 from functools import cache
@@ -28,8 +29,8 @@ def _exam_design():
     return data[data["school"].isin([1, 2, 9, 20, 26])].reset_index(drop=True)
 
 
-# per family: the design and the priors (defaults, or other values where simulate_prior must
-# follow priors= as the program does)
+# per family (or family/variant; else the default variant): the design and the priors
+# (defaults, or other values where simulate_prior must follow priors= as the program does)
 CASES = {
     "eight_schools": (lambda: None, {"tau_scale": 2.0}),
     "radon": (lambda: _first(FAMILIES["radon"].load_data(), "county", 6), {}),
@@ -37,6 +38,10 @@ CASES = {
     "thai": (lambda: _first(FAMILIES["thai"].load_data(), "school_id", 6), {"hyper_scale": 2.0}),
     "exam": (_exam_design, {"coef_scale": 1.0, "tau_scale": 0.5}),
     "mathtest": (lambda: _first(FAMILIES["mathtest"].load_data(), "school", 6), {"b": 20.0}),
+    "radon/varying_intercept_slope_correlated": (lambda: _first(FAMILIES["radon"].load_data(), "county", 6),
+                                                 {"lkj_eta": 1.5}),
+    "thai/random_slope_correlated": (lambda: _first(FAMILIES["thai"].load_data(), "school_id", 6),
+                                     {"hyper_scale": 2.0, "lkj_eta": 3.0}),
 }
 
 
@@ -44,16 +49,19 @@ CASES = {
 def _run(name):
     """The family's fit with prior draws (non-centered where there is a choice: no funnel
     without data) and SIMULATIONS truths from simulate_prior at the same design and priors."""
-    family = FAMILIES[name]
+    family_name, _, variant = name.partition("/")
+    family = FAMILIES[family_name]
+    variant = variant or family.variants[0]
     make_design, priors = CASES[name]
     design = make_design()
     form = {"parameterization": "noncentered"} if family.parameterizations else {}
     with warnings.catch_warnings():  # sampler warnings do not matter here: the draws are compared
         warnings.simplefilter("ignore")
-        idata = family.fit(design, prior=True, chains=4, draws=500, warmup=500, seed=1, progress=False,
-                           priors=priors, **form)
+        idata = family.fit(design, variant=variant, prior=True, chains=4, draws=500, warmup=500, seed=1,
+                           progress=False, priors=priors, **form)
     rng = np.random.default_rng(2)
-    truths = [family.simulate_prior(design, priors=priors, seed=rng)[1] for _ in range(SIMULATIONS)]
+    truths = [family.simulate_prior(design, variant=variant, priors=priors, seed=rng)[1]
+              for _ in range(SIMULATIONS)]
     return idata, truths
 
 
