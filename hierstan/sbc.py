@@ -268,7 +268,8 @@ def ranks_of(posterior: Any, truth: Mapping[str, Any], keep: int) -> tuple[dict[
             if symmetric and index[0] < index[1]:
                 continue
             column = thinned[(slice(None), *index)]
-            if np.ptp(column) == 0:
+            # constant up to rounding: a correlation's diagonal (Stan computes L L', so 1 +- 1e-16)
+            if np.allclose(column, column[0], rtol=1e-12, atol=1e-12):
                 continue
             where = ", ".join(str(labels[k][i]) for k, i in enumerate(index))
             label = f"{name}[{where}]" if index else name
