@@ -123,9 +123,10 @@ def multigroup(out: Path, **options: Any) -> list[Path]:
 
 
 def _population(idata: az.InferenceData) -> list[str]:
-    """The variables without a value per group."""
+    """The variables without a value per group (not the sampler's Cholesky factors)."""
     dim = idata.posterior.attrs["group_dim"]
-    return [name for name, values in idata.posterior.data_vars.items() if dim not in values.dims]
+    return [name for name, values in idata.posterior.data_vars.items()
+            if dim not in values.dims and not is_internal(name)]
 
 
 def _pupils(idata: az.InferenceData) -> pd.DataFrame:

@@ -5,6 +5,9 @@ cost      Each family's independent and correlated variant on the shipped data, 
           several seeds (4 chains x 1000 + 1000, auto parameterization): sampling seconds,
           divergences, the smallest bulk ESS of the population parameters, and ESS per second.
           Medians per variant, and the ratio correlated / independent.
+centring  Thai's correlated variant with every school non-centered about its pped share
+          (`noncentered`) against the textbook form (`noncentered_plain`), alternating, over
+          several seeds: does centring about the share still pay once the effects correlate?
 recovery  Data simulated at fixed truths with rho = -0.5 and rho = 0 (radon: `simulate`, J
           counties, N houses; Thai: `simulate` at the first --schools schools, sigma_beta 0.5 so
           that the slopes vary enough to carry a correlation), each fitted with the correlated
@@ -13,8 +16,9 @@ recovery  Data simulated at fixed truths with rho = -0.5 and rho = 0 (radon: `si
           5..94 of 0..99, probability exactly 0.9 for calibrated intervals.
 
 Usage: python scripts/correlated_effects.py cost [--seeds 5] [--out results/bench]
+       python scripts/correlated_effects.py centring [--seeds 3] [--out results/bench]
        python scripts/correlated_effects.py recovery [--sims 40] [--out results/bench]
-Writes correlated_cost.csv/.md or correlated_recovery.csv/.md.
+Writes correlated_<what>.csv/.md.
 """
 
 from __future__ import annotations
@@ -41,10 +45,11 @@ RHOS = (-0.5, 0.0)
 INSIDE = (5, 94)  # ranks (0..99) of a truth inside the central 90% of 99 draws
 
 
-def fit_once(family: str, variant: str, seed: int, engine: str) -> dict:
+def fit_once(family: str, variant: str, seed: int, engine: str, parameterization: str = "auto") -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        idata = hierstan.get_family(family).fit(variant=variant, seed=seed, engine=engine, progress=False)
+        idata = hierstan.get_family(family).fit(variant=variant, seed=seed, engine=engine, progress=False,
+                                                parameterization=parameterization)
     names = POPULATION + (["Omega"] if "Omega" in idata.posterior else [])
     ess = az.ess(idata, var_names=names, method="bulk")
     # Omega's diagonal is constant (ESS undefined): its off-diagonal element only
@@ -52,7 +57,8 @@ def fit_once(family: str, variant: str, seed: int, engine: str) -> dict:
     if "Omega" in ess:
         values.append(float(ess["Omega"].sel(effect="alpha", effect2="beta").values))
     seconds = float(idata.posterior.attrs["sampling_seconds"])
-    return {"family": family, "variant": variant, "seed": seed, "seconds": seconds,
+    return {"family": family, "variant": variant, "parameterization": parameterization, "seed": seed,
+            "seconds": seconds,
             "divergences": int(idata.sample_stats["diverging"].sum()), "min_ess_bulk": min(values),
             "ess_per_s": min(values) / seconds,
             "rho_mean": (float(idata.posterior["Omega"].sel(effect="alpha", effect2="beta").mean())
@@ -76,6 +82,21 @@ def cost(args: argparse.Namespace) -> tuple[pd.DataFrame, str]:
     text = (medians.to_markdown(floatfmt=".3g") + "\n\nESS/s of the correlated variant over the independent "
             "one (medians): " + ", ".join(f"{f} {r:.2f}" for f, r in ratio.items()) + "\n")
     return runs, text
+
+
+def centring(args: argparse.Namespace) -> tuple[pd.DataFrame, str]:
+    forms = ("noncentered", "noncentered_plain")
+    rows = []
+    for seed in range(1, args.seeds + 1):
+        for form in forms if seed % 2 else forms[::-1]:
+            rows.append(fit_once("thai", PAIRS["thai"][1], seed, args.engine, form))
+            print(rows[-1], flush=True)
+    runs = pd.DataFrame(rows)
+    columns = ["seconds", "min_ess_bulk", "ess_per_s", "divergences"]
+    medians = runs.groupby("parameterization", sort=False)[columns].median()
+    ratio = medians.loc["noncentered", "ess_per_s"] / medians.loc["noncentered_plain", "ess_per_s"]
+    return runs, (medians.to_markdown(floatfmt=".3g") + f"\n\nESS/s about the pped share over the textbook "
+                  f"form (medians): {ratio:.2f}\n")
 
 
 def _radon_truth(design: pd.DataFrame, *, seed: int, rho: float, counties: int, houses: int):
@@ -127,7 +148,7 @@ def recovery(args: argparse.Namespace) -> tuple[pd.DataFrame, str]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("cost", "recovery"))
+    parser.add_argument("what", choices=("cost", "centring", "recovery"))
     parser.add_argument("--seeds", type=int, default=5, help="cost: sampler seeds per variant")
     parser.add_argument("--sims", type=int, default=40, help="recovery: simulations per truth")
     parser.add_argument("--counties", type=int, default=150, help="recovery: radon's J")
@@ -139,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("results/bench"))
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    table, text = (cost if args.what == "cost" else recovery)(args)
+    table, text = {"cost": cost, "centring": centring, "recovery": recovery}[args.what](args)
     name = f"correlated_{args.what}"
     table.to_csv(args.out / f"{name}.csv", index=False)
     command = "python scripts/correlated_effects.py " + " ".join(argv if argv is not None else sys.argv[1:])
