@@ -126,7 +126,7 @@ def test_reproduce_writes_every_result(tmp_path):
         np.testing.assert_allclose(table["raw_mean"], houses["mean"])
     loo = read("radon_loo.csv", index_col=0)
     assert set(loo.index) == {"pooled", "unpooled", "varying_intercept", "varying_intercept_slope",
-                              "group_predictor"}
+                              "group_predictor", "varying_intercept_slope_correlated"}
     assert loo.loc["varying_intercept", "elpd_loo"] > loo.loc["pooled", "elpd_loo"] + 20
 
     # multigroup: the simulation's true coefficients inside the hierarchical fit's 94% intervals
@@ -140,7 +140,8 @@ def test_reproduce_writes_every_result(tmp_path):
     effects = read("thai_probability_effects.csv").set_index(["variant", "scale", "quantity"])
     assert effects.loc[("random_slope", "typical group", "difference (1 - 0)"), "q95"] < 0
     assert set(read("thai_loo.csv", index_col=0).index) == {"intercept_only", "random_intercept",
-                                                            "random_slope", "slope_only"}
+                                                            "random_slope", "slope_only",
+                                                            "random_slope_correlated"}
 
     # exam: ranks of 38 schools are a permutation in every draw, so mean ranks sum to 38 * 39 / 2
     league = read("exam_league_table.csv")
