@@ -110,7 +110,8 @@ def test_probability_effects_are_computed_per_draw(subset_fits):
     for scale in ("typical group", "average group"):
         rows = table.loc[scale]
         assert (rows["q05"] <= rows["mean"]).all() and (rows["mean"] <= rows["q95"]).all()
-    with pytest.raises(hierstan.DataError, match="random_intercept, random_slope or slope_only"):
+    refusal = r"random_intercept, random_slope\(_correlated\) or slope_only"
+    with pytest.raises(hierstan.DataError, match=refusal):
         thai.probability_effects(subset_fits["intercept_only"])
 
 
