@@ -105,3 +105,14 @@ def supported_variant(family: str, variant: str, variants: Sequence[str], simula
 def as_truth(values: dict[str, object], names: Sequence[str]) -> dict[str, np.ndarray]:
     """The truth as float arrays (0-d for scalars), in the order ``names`` (the posterior's)."""
     return {name: np.asarray(values[name], dtype=float) for name in names}
+
+
+def effect_pairs(rng: np.random.Generator, values: dict, J: int) -> tuple[np.ndarray, np.ndarray]:
+    """J groups' (alpha, beta): bivariate normal with means mu_alpha, mu_beta, sds sigma_alpha,
+    sigma_beta and correlation ``values["rho"]``, drawn as the slope given the intercept (rho 0
+    consumes the generator as independent draws of alpha, then beta, do)."""
+    alpha = rng.normal(values["mu_alpha"], values["sigma_alpha"], J)
+    deviate = (alpha - values["mu_alpha"]) / values["sigma_alpha"]
+    beta = rng.normal(values["mu_beta"] + values["sigma_beta"] * values["rho"] * deviate,
+                      values["sigma_beta"] * np.sqrt(1 - values["rho"] ** 2), J)
+    return alpha, beta

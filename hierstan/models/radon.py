@@ -29,7 +29,16 @@ from ..post_estimation import (
     group_draws,
     group_table,
 )
-from ..prior_draws import Seed, as_truth, design_frame, generator, half_cauchy, lkj_corr, supported_variant
+from ..prior_draws import (
+    Seed,
+    as_truth,
+    design_frame,
+    effect_pairs,
+    generator,
+    half_cauchy,
+    lkj_corr,
+    supported_variant,
+)
 from ..programs import data_file
 from ..stan_data import DEFAULT_ADVICE, StanData, column_attrs, group_dim
 from ..validation import (
@@ -224,7 +233,7 @@ def simulate(J: int = 1000, N: int = 10_000, *, truth: dict[str, float] | None =
     if not -1 < values["rho"] < 1:
         raise DataError(f"simulate: rho must lie strictly between -1 and 1, got {values['rho']!r}")
     rng = np.random.default_rng(seed)
-    alpha, beta = _draw_effects(rng, values, J)
+    alpha, beta = effect_pairs(rng, values, J)
     # uniform keeps its original draw order, so a seed gives the same data as before designs existed
     if design == "uniform":
         county = np.concatenate([np.arange(J), rng.integers(0, J, N - J)])
@@ -244,18 +253,6 @@ def simulate(J: int = 1000, N: int = 10_000, *, truth: dict[str, float] | None =
     labels = np.char.add("C", np.char.zfill(county.astype(str), len(str(J - 1))))
     frame = pd.DataFrame({"county": labels, "floor": floor, "log_radon": y})
     return frame, {**values, "alpha": alpha, "beta": beta}
-
-
-def _draw_effects(rng: np.random.Generator, values: dict[str, Any], J: int) -> tuple[np.ndarray, np.ndarray]:
-    """J counties' (alpha, beta): bivariate normal with correlation ``values["rho"]`` (0 when
-    absent), as the slope given the intercept (rho 0 consumes the generator as independent
-    draws did)."""
-    rho = float(values.get("rho", 0.0))
-    alpha = rng.normal(values["mu_alpha"], values["sigma_alpha"], J)
-    deviate = (alpha - values["mu_alpha"]) / values["sigma_alpha"]
-    beta = rng.normal(values["mu_beta"] + values["sigma_beta"] * rho * deviate,
-                      values["sigma_beta"] * np.sqrt(1 - rho**2), J)
-    return alpha, beta
 
 
 def _draw_outcome(rng: np.random.Generator, alpha: np.ndarray, beta: np.ndarray, county: np.ndarray,
@@ -288,7 +285,7 @@ def _prior_varying_intercept_slope_correlated(rng: np.random.Generator, scales: 
                              "mu_beta": rng.normal(0.0, scales["coef_scale"]),
                              "sigma_beta": half_cauchy(rng, scales["hyper_scale"]),
                              "Omega": lkj_corr(rng, scales["lkj_eta"], 2)}
-    drawn["alpha"], drawn["beta"] = _draw_effects(rng, {**drawn, "rho": drawn["Omega"][1, 0]}, len(u))
+    drawn["alpha"], drawn["beta"] = effect_pairs(rng, {**drawn, "rho": drawn["Omega"][1, 0]}, len(u))
     return drawn
 
 

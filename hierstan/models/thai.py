@@ -23,7 +23,16 @@ from ..family import Family
 from ..inference_data import outcome_name
 from ..parameterization import EffectChoice, advice, from_scale, logistic_scales, resolve
 from ..post_estimation import Prediction, data_column, draws_of, group_draws
-from ..prior_draws import Seed, as_truth, design_frame, generator, half_normal, lkj_corr, supported_variant
+from ..prior_draws import (
+    Seed,
+    as_truth,
+    design_frame,
+    effect_pairs,
+    generator,
+    half_normal,
+    lkj_corr,
+    supported_variant,
+)
 from ..programs import data_file
 from ..stan_data import StanData, column_attrs, group_dim
 from ..validation import (
@@ -267,19 +276,9 @@ def simulate(truth: dict[str, float] | None = None, *, data: pd.DataFrame | None
     if not -1 < values["rho"] < 1:
         raise DataError(f"simulate: rho must lie strictly between -1 and 1, got {values['rho']!r}")
     rng = np.random.default_rng(seed)
-    alpha, beta = _draw_effects(rng, values, codes.max() + 1)
+    alpha, beta = effect_pairs(rng, values, codes.max() + 1)
     frame[COLUMNS["outcome"]] = _draw_outcome(rng, alpha, beta, codes, pped)
     return frame, {**values, "alpha": alpha, "beta": beta}
-
-
-def _draw_effects(rng: np.random.Generator, values: dict[str, Any], J: int) -> tuple[np.ndarray, np.ndarray]:
-    """J schools' (alpha, beta): bivariate normal with correlation ``values["rho"]``, as the
-    slope given the intercept (rho 0 consumes the generator as independent draws did)."""
-    alpha = rng.normal(values["mu_alpha"], values["sigma_alpha"], J)
-    deviate = (alpha - values["mu_alpha"]) / values["sigma_alpha"]
-    beta = rng.normal(values["mu_beta"] + values["sigma_beta"] * values["rho"] * deviate,
-                      values["sigma_beta"] * np.sqrt(1 - values["rho"] ** 2), J)
-    return alpha, beta
 
 
 def _draw_outcome(rng: np.random.Generator, alpha: np.ndarray, beta: np.ndarray, codes: np.ndarray,
@@ -327,7 +326,7 @@ def _prior_random_slope_correlated(rng: np.random.Generator, scales: dict[str, f
                              "mu_beta": rng.normal(0.0, scales["mean_scale"]),
                              "sigma_beta": half_normal(rng, scales["hyper_scale"]),
                              "Omega": lkj_corr(rng, scales["lkj_eta"], 2)}
-    drawn["alpha"], drawn["beta"] = _draw_effects(rng, {**drawn, "rho": drawn["Omega"][1, 0]}, J)
+    drawn["alpha"], drawn["beta"] = effect_pairs(rng, {**drawn, "rho": drawn["Omega"][1, 0]}, J)
     return drawn, drawn["alpha"], drawn["beta"]
 
 
