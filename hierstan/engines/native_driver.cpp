@@ -4,6 +4,7 @@
 //         <adapt_delta> <max_depth> <refresh>
 //   <exe> gradient <data.json> <seed> <evaluations>
 //   <exe> log_density <data.json> <point.json>...
+//   <exe> log_density_gradient <data.json> <points.json>
 //
 // sample runs all chains in this process on TBB threads, with chain ids 1..N as CmdStan does, so
 // the same seed gives CmdStan's draws. It writes into <out dir>:
@@ -14,7 +15,10 @@
 //   stan.log           Stan's messages (rejections, gradient timing) for hierstan to summarise
 // gradient prints the mean time of one log-density gradient at Stan's random initial point;
 // log_density prints, per point (constrained values as JSON), the log density without the
-// Jacobian and up to a constant (Stan's `~`), for comparing programs at the same values.
+// Jacobian and up to a constant (Stan's `~`), for comparing programs at the same values;
+// log_density_gradient prints, per unconstrained point (a JSON {"points": [[...], ...]}), the
+// full log density with the Jacobian, constants included, then its gradient, on one line: two
+// programs with the same parameters must agree there to rounding.
 // Progress lines ("Chain [i] Iteration: ...") go to stdout; a fatal error goes to stderr.
 // The driver stops if its stdin closes (the calling Python process died) and then deletes
 // <out dir>, so a killed caller leaves neither a process nor half-written files behind.
@@ -272,6 +276,31 @@ int log_density(int argc, char** argv) {
   return 0;
 }
 
+int log_density_gradient(char** argv) {
+  auto data = read_data(argv[2]);
+  auto points = read_data(argv[3]);
+  std::stringstream model_messages;
+  stan::model::model_base& model = new_model(*data, 1, &model_messages);
+  const std::vector<double> flat = points->vals_r("points");
+  const std::vector<size_t> dims = points->dims_r("points");
+  const size_t n = model.num_params_r();
+  if (dims.size() != 2 || dims[1] != n)
+    throw std::runtime_error("points must be an array of points of " + std::to_string(n) +
+                             " unconstrained values");
+  std::cout.precision(17);
+  for (size_t i = 0; i < dims[0]; ++i) {
+    std::vector<double> point(n), grad;
+    for (size_t j = 0; j < n; ++j) point[j] = flat[i + j * dims[0]];  // var_context: column-major
+    std::vector<int> ints;
+    double lp = stan::model::log_prob_grad<false, true>(model, point, ints, grad, &model_messages);
+    std::cout << lp;
+    for (double g : grad) std::cout << ' ' << g;
+    std::cout << '\n';
+  }
+  std::cout << std::flush;
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -281,6 +310,7 @@ int main(int argc, char** argv) {
     if (mode == "sample" && argc == 12) return sample(argv);
     if (mode == "gradient" && argc == 5) return gradient(argv);
     if (mode == "log_density" && argc >= 4) return log_density(argc, argv);
+    if (mode == "log_density_gradient" && argc == 4) return log_density_gradient(argv);
     std::cerr << "usage: see the comment at the top of native_driver.cpp" << std::endl;
     return 64;
   } catch (const std::exception& e) {

@@ -79,6 +79,18 @@ def log_density(program: Program, data: dict[str, Any], points: list[dict[str, A
     return np.array([float(v) for v in out.split()])
 
 
+def log_density_gradient(program: Program, data: dict[str, Any],
+                         points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The full log density (Jacobian and constants included) and its gradient at each
+    unconstrained point (rows of ``points``): two programs with the same parameters agree here
+    to rounding when they define the same posterior."""
+    points = np.atleast_2d(np.asarray(points, dtype=float))
+    out = _one_shot(program, "log_density_gradient", [data, {"points": points}], [],
+                    "evaluate its log density and gradient")
+    values = np.array([[float(v) for v in line.split()] for line in out.splitlines() if line])
+    return values[:, 0], values[:, 1:]
+
+
 def gradient_cost(program: Program, data: dict[str, Any], seed: int = 1, evaluations: int = 2000) -> float:
     """Microseconds per log-density gradient of the compiled program, nothing else around it."""
     out = _one_shot(program, "gradient", [data], [str(seed), str(evaluations)], "time its gradient")
