@@ -38,6 +38,7 @@ class DiagnosticReport:
     problems: list[str] = field(default_factory=list)
     # the group effects' form, and for "auto" what the pilot chose
     parameterization: str = ""
+    adaptation: str = ""  # which warmup ran: "hierstan" or "stan"
 
     @property
     def ok(self) -> bool:
@@ -53,6 +54,8 @@ class DiagnosticReport:
         ]
         if self.parameterization:
             lines.append(f"parameterization: {self.parameterization}")
+        if self.adaptation:
+            lines.append(f"warmup adaptation: {self.adaptation}")
         lines += [f"PROBLEM: {p}" for p in self.problems] or ["no problems found"]
         return "\n".join(lines)
 
@@ -96,6 +99,7 @@ def diagnose(idata: az.InferenceData) -> DiagnosticReport:
         ess_tail_min=float(table["ess_tail"].min()),
         table=table,
         parameterization=_parameterization(attrs),
+        adaptation=str(attrs.get("adaptation", "")),
     )
     advice = attrs.get("divergence_advice", DEFAULT_ADVICE)
     if divergences:

@@ -65,6 +65,7 @@ class Family:
         prior: bool = False,
         progress: bool = True,
         threads: int | None = None,
+        adaptation: str | None = None,
         **options: Any,
     ) -> az.InferenceData:
         """Prepare ``data`` (default: the shipped data) with ``options`` (the family's data
@@ -78,11 +79,11 @@ class Family:
                 f"{', '.join(self.options)} and the sampler's are {', '.join(SAMPLER_ARGUMENTS)}")
         check_sampler_arguments(engine=engine, chains=chains, draws=draws, warmup=warmup, seed=seed,
                                 adapt_delta=adapt_delta, max_treedepth=max_treedepth, prior=prior,
-                                progress=progress, threads=threads)
+                                progress=progress, threads=threads, adaptation=adaptation)
         prepared = self.prepare(data, **options)
         return sample(prepared, engine=engine, chains=chains, draws=draws, warmup=warmup, seed=seed,
                       adapt_delta=adapt_delta, max_treedepth=max_treedepth, prior=prior,
-                      progress=progress, threads=threads)
+                      progress=progress, threads=threads, adaptation=adaptation)
 
 
 SAMPLER_ARGUMENTS = tuple(

@@ -79,6 +79,7 @@ def to_inference_data(
         "draws": settings.draws,
         "warmup": settings.warmup,
         "adapt_delta": settings.adapt_delta,
+        "adaptation": posterior.adaptation_method,
         "max_treedepth": settings.max_treedepth,
         "build_seconds": posterior.seconds.get("build"),
         "sampling_seconds": posterior.seconds.get("sample"),
@@ -98,6 +99,8 @@ def _adaptation(raw: RawDraws) -> dict[str, Any]:
              "inv_metric": raw.adaptation.get("inv_metric")}
     found = {name: np.asarray(value, dtype=float).ravel() for name, value in found.items()
              if value is not None}
+    for name, values in raw.warmup.items():  # iterations, gradients (-1: not counted), seconds
+        found[f"warmup_{name}"] = np.asarray(values, dtype=float)
     if raw.rejections is not None:
         found["rejected_proposals"] = raw.rejections
     return found

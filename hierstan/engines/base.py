@@ -11,6 +11,11 @@ import numpy as np
 from ..errors import DataError
 from ..programs import Program
 
+# "hierstan": the native engine's own warmup (metric from draws and gradients, see
+# native_adaptation.hpp), its default; "stan": Stan's windowed adaptation, CmdStan's and the
+# only one CmdStan runs
+ADAPTATIONS = ("hierstan", "stan")
+
 
 @dataclass(frozen=True)
 class SamplerSettings:
@@ -26,6 +31,8 @@ class SamplerSettings:
     # threads for the chains of one fit; None: min(chains, cores). Parallel fits share the cores,
     # so give each 1 when running several at once
     threads: int | None = None
+    # warmup adaptation (ADAPTATIONS); None: the engine's default
+    adaptation: str | None = None
 
     def __post_init__(self) -> None:
         for name, low in (("chains", 1), ("draws", 1), ("warmup", 0), ("max_treedepth", 1)):
@@ -41,6 +48,9 @@ class SamplerSettings:
             raise DataError(f"seed must be an integer, got {self.seed!r}")
         if not 0 <= self.seed < 2**31:
             raise DataError(f"seed must be in [0, 2**31), got {self.seed}")
+        if self.adaptation is not None and self.adaptation not in ADAPTATIONS:
+            raise DataError(f"adaptation must be None or one of {', '.join(ADAPTATIONS)}, "
+                            f"got {self.adaptation!r}")
         if not 0 < self.adapt_delta < 1:
             raise DataError(f"adapt_delta must lie strictly between 0 and 1, got {self.adapt_delta}")
 
@@ -64,6 +74,10 @@ class RawDraws:
     # adapted "step_size" (chain,) and diagonal "inv_metric" (chain, unconstrained parameter)
     adaptation: dict[str, np.ndarray] = field(default_factory=dict)
     rejections: int | None = None  # proposals Stan rejected with an informational message
+    adaptation_method: str = "stan"  # which warmup ran (ADAPTATIONS)
+    # per chain: "iterations", "gradients" (-1 where unknown: Stan's service does not count them)
+    # and "seconds" of the warmup
+    warmup: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class Engine(Protocol):

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..cache import MANIFEST, cache_dir, cache_key, compile_lock, manifest_of, not_writable, trusted
-from ..errors import SamplingError
+from ..errors import DataError, SamplingError
 from ..programs import Program
 from .base import RawDraws, SamplerSettings
 
@@ -100,6 +100,10 @@ class CmdStanEngine:
             raise SamplingError(f"CmdStan could not load {program.name} from {folder}: {exc}") from exc
 
     def sample(self, program: Program, data: dict[str, Any], settings: SamplerSettings) -> RawDraws:
+        if settings.adaptation not in (None, "stan"):
+            raise DataError(f"adaptation={settings.adaptation!r} runs on the native engine only; "
+                            "CmdStan runs Stan's own (adaptation='stan'): pass engine='native' or "
+                            "adaptation='stan'")
         start = time.perf_counter()
         model, compiled_now = self._model(program, settings.progress)
         built = time.perf_counter()

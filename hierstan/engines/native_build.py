@@ -31,6 +31,8 @@ from ..errors import EngineUnavailableError, SamplingError
 from ..programs import Program
 
 DRIVER_SOURCE = Path(__file__).with_name("native_driver.cpp")
+# the driver's own header (hierstan's warmup), part of the driver object and so of every key
+DRIVER_HEADER = Path(__file__).with_name("native_adaptation.hpp")
 MACROS = ["-DSTAN_THREADS", "-D_REENTRANT", "-DBOOST_DISABLE_ASSERTS",
           "-DBOOST_PHOENIX_NO_VARIADIC_EXPRESSION", "-DNDEBUG",
           # the wheel's libtbb was built with the old libstdc++ string ABI (manylinux2014)
@@ -62,7 +64,7 @@ class Toolchain:
 
     def key(self) -> str:
         return cache_key(self.httpstan_version, str(self.stan_dir), self.compiler_version,
-                         " ".join(MACROS + FLAGS), DRIVER_SOURCE.read_text())
+                         " ".join(MACROS + FLAGS), DRIVER_SOURCE.read_text(), DRIVER_HEADER.read_text())
 
 
 def unavailable_reason() -> str | None:

@@ -1,17 +1,20 @@
 // hierstan's driver of Stan's own services, linked with one stanc-generated model.
 //
 //   <exe> sample <data.json> <out dir> <chains> <threads> <seed> <warmup> <draws>
-//         <adapt_delta> <max_depth> <refresh>
+//         <adapt_delta> <max_depth> <refresh> <adaptation>
 //   <exe> gradient <data.json> <seed> <evaluations>
 //   <exe> log_density <data.json> <point.json>...
 //   <exe> log_density_gradient <data.json> <points.json>
 //
-// sample runs all chains in this process on TBB threads, with chain ids 1..N as CmdStan does, so
-// the same seed gives CmdStan's draws. It writes into <out dir>:
+// sample runs all chains in this process on TBB threads, with chain ids 1..N as CmdStan does.
+// <adaptation> "stan" runs Stan's own service (hmc_nuts_diag_e_adapt), so the same seed gives
+// CmdStan's draws; "hierstan" runs hierstan's warmup (native_adaptation.hpp) over the same NUTS
+// sampler class, then samples with the adapted step size and metric. It writes into <out dir>:
 //   variables.tsv      name <tab> dims (comma separated) per model variable, in output order
 //   columns.txt        the flat column names of one draw
 //   chain-<i>.bin      float64 rows, one per post-warmup draw, appended as the chain runs
 //   adapt-<i>.bin      step size followed by the diagonal inverse metric (float64)
+//   warmup-<i>.tsv     the warmup's iterations, gradients and seconds
 //   stan.log           Stan's messages (rejections, gradient timing) for hierstan to summarise
 // gradient prints the mean time of one log-density gradient at Stan's random initial point;
 // log_density prints, per point (constrained values as JSON), the log density without the
@@ -38,6 +41,10 @@
 #include <stan/services/util/create_unit_e_diag_inv_metric.hpp>
 #include <stan/services/util/initialize.hpp>
 #include <stan/math/prim/core/init_threadpool_tbb.hpp>
+#include <stan/services/util/mcmc_writer.hpp>
+#include <tbb/parallel_for.h>
+
+#include "native_adaptation.hpp"
 
 #include <unistd.h>
 
@@ -125,7 +132,8 @@ class binary_rows : public stan::callbacks::writer {
     if (!file_) throw std::runtime_error("cannot write " + rows.string());
   }
   binary_rows(binary_rows&& other) noexcept
-      : names_path_(std::move(other.names_path_)), file_(other.file_) {
+      : names_path_(std::move(other.names_path_)), file_(other.file_), rows_(other.rows_),
+        first_row_(other.first_row_) {
     other.file_ = nullptr;
   }
   ~binary_rows() override {
@@ -137,16 +145,36 @@ class binary_rows : public stan::callbacks::writer {
     for (const auto& name : names) out << name << '\n';
   }
   void operator()(const std::vector<double>& row) override {
+    if (rows_++ == 0) first_row_ = std::chrono::steady_clock::now();
     std::fwrite(row.data(), sizeof(double), row.size(), file_);
   }
+  // when the first draw after warmup arrived: the warmup's end under Stan's own service
+  std::chrono::steady_clock::time_point first_row() const { return first_row_; }
   void operator()(const std::string&) override {}
   void operator()() override {}
 
  private:
   std::filesystem::path names_path_;
   std::FILE* file_;
+  long rows_ = 0;
+  std::chrono::steady_clock::time_point first_row_;
 };
 
+void write_adaptation(const std::filesystem::path& path, double stepsize,
+                      const Eigen::VectorXd& inv_metric) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(&stepsize), sizeof(double));
+  out.write(reinterpret_cast<const char*>(inv_metric.data()), inv_metric.size() * sizeof(double));
+}
+
+void write_warmup(const std::filesystem::path& path, int iterations, long gradients,
+                  double seconds) {
+  std::ofstream out(path);
+  out << "iterations\t" << iterations << "\ngradients\t" << gradients << "\nseconds\t" << seconds
+      << '\n';
+}
+
+// Stan's service reports the adapted step size and metric through this writer.
 class adaptation : public stan::callbacks::structured_writer {
  public:
   explicit adaptation(std::filesystem::path path) : path_(std::move(path)) {}
@@ -154,10 +182,7 @@ class adaptation : public stan::callbacks::structured_writer {
     if (key == "stepsize") stepsize_ = value;
   }
   void write(const std::string& key, const Eigen::VectorXd& values) override {
-    if (key != "inv_metric") return;
-    std::ofstream out(path_, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(&stepsize_), sizeof(double));
-    out.write(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(double));
+    if (key == "inv_metric") write_adaptation(path_, stepsize_, values);
   }
 
  private:
@@ -184,6 +209,61 @@ std::unique_ptr<stan::io::var_context> read_data(const char* path) {
   return std::make_unique<stan::json::json_data>(in);
 }
 
+// Progress lines as Stan's services print them, which the caller parses for its bars.
+void report_progress(size_t chain, int iteration, int total, bool warmup, int refresh) {
+  if (refresh <= 0 || !(iteration == 1 || iteration == total || iteration % refresh == 0)) return;
+  static std::mutex lock;
+  std::lock_guard<std::mutex> hold(lock);
+  std::cout << "Chain [" << chain << "] Iteration: " << iteration << " / " << total
+            << (warmup ? " (Warmup)" : " (Sampling)") << std::endl;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// One chain under hierstan's warmup: Stan's initialisation and NUTS class, our adaptation, then
+// the draws through Stan's own writer (the same columns and generated quantities as the service).
+void hierstan_chain(stan::model::model_base& model, size_t chain, unsigned int seed, int warmup,
+                    int draws, double delta, int max_depth, int refresh,
+                    stan::callbacks::logger& logger, binary_rows& rows) {
+  stan::rng_t rng = stan::services::util::create_rng(seed, chain);
+  stan::io::empty_var_context no_init;
+  stan::callbacks::writer no_writer;
+  std::vector<double> initial = stan::services::util::initialize(model, no_init, rng, 2, true,
+                                                                 logger, no_writer);
+  stan::mcmc::diag_e_nuts<stan::model::model_base, stan::rng_t> sampler(model, rng);
+  sampler.set_max_depth(max_depth);
+  sampler.set_stepsize_jitter(0);
+  sampler.set_nominal_stepsize(1);  // what Stan's service samples with when there is no warmup
+  Eigen::Map<Eigen::VectorXd> start(initial.data(), initial.size());
+  stan::mcmc::sample draw(start, 0, 0);
+  const int total = warmup + draws;
+
+  const auto warm_start = std::chrono::steady_clock::now();
+  hierstan::warmup_settings settings;
+  settings.warmup = warmup;
+  settings.delta = delta;
+  settings.max_depth = max_depth;
+  auto result = hierstan::hierstan_warmup(sampler, draw, settings, logger, [&](int m) {
+    report_progress(chain, m + 1, total, true, refresh);
+  });
+  write_warmup(out_dir / ("warmup-" + std::to_string(chain) + ".tsv"), result.iterations,
+               result.gradients, seconds_since(warm_start));
+  if (warmup > 0)
+    write_adaptation(out_dir / ("adapt-" + std::to_string(chain) + ".bin"),
+                     sampler.get_nominal_stepsize(), sampler.z().inv_e_metric_);
+
+  stan::callbacks::writer no_diagnostics;
+  stan::services::util::mcmc_writer writer(rows, no_diagnostics, logger);
+  writer.write_sample_names(draw, sampler, model);
+  for (int m = 0; m < draws; ++m) {
+    draw = sampler.transition(draw, logger);
+    writer.write_sample_params(rng, draw, sampler, model);
+    report_progress(chain, warmup + m + 1, total, false, refresh);
+  }
+}
+
 int sample(char** argv) {
   auto data = read_data(argv[2]);
   out_dir = argv[3];
@@ -193,6 +273,9 @@ int sample(char** argv) {
   const int warmup = std::stoi(argv[7]), draws = std::stoi(argv[8]);
   const double delta = std::stod(argv[9]);
   const int max_depth = std::stoi(argv[10]), refresh = std::stoi(argv[11]);
+  const std::string adaptation_kind = argv[12];
+  if (adaptation_kind != "stan" && adaptation_kind != "hierstan")
+    throw std::runtime_error("unknown adaptation " + adaptation_kind);
   exit_when_orphaned();
   stan::math::init_threadpool_tbb(threads);
 
@@ -201,21 +284,34 @@ int sample(char** argv) {
   write_variables(model);
 
   log_to_file logger(out_dir / "stan.log");
+  std::vector<binary_rows> sample_writers;
+  for (size_t i = 1; i <= chains; ++i)
+    sample_writers.emplace_back(out_dir / ("chain-" + std::to_string(i) + ".bin"),
+                                i == 1 ? out_dir / "columns.txt" : std::filesystem::path());
+
+  if (adaptation_kind == "hierstan") {
+    tbb::parallel_for(tbb::blocked_range<size_t>(0, chains, 1),
+                      [&](const tbb::blocked_range<size_t>& r) {
+                        for (size_t i = r.begin(); i != r.end(); ++i)
+                          hierstan_chain(model, i + 1, seed, warmup, draws, delta, max_depth,
+                                         refresh, logger, sample_writers[i]);
+                      },
+                      tbb::simple_partitioner());
+    return 0;
+  }
+
   stan::callbacks::interrupt interrupt;  // Ctrl-C reaches the driver as a signal and ends it
   std::vector<std::shared_ptr<stan::io::var_context>> inits, metrics;
   std::vector<stan::callbacks::writer> init_writers(chains), diagnostic_writers(chains);
-  std::vector<binary_rows> sample_writers;
   std::vector<adaptation> metric_writers;
   for (size_t i = 1; i <= chains; ++i) {
     inits.push_back(std::make_shared<stan::io::empty_var_context>());
     metrics.push_back(std::make_shared<stan::io::array_var_context>(
         stan::services::util::create_unit_e_diag_inv_metric(model.num_params_r())));
-    auto name = std::to_string(i);
-    sample_writers.emplace_back(out_dir / ("chain-" + name + ".bin"),
-                                i == 1 ? out_dir / "columns.txt" : std::filesystem::path());
-    metric_writers.emplace_back(out_dir / ("adapt-" + name + ".bin"));
+    metric_writers.emplace_back(out_dir / ("adapt-" + std::to_string(i) + ".bin"));
   }
   const double init_radius = 2, stepsize = 1, jitter = 0;
+  const auto start = std::chrono::steady_clock::now();
   int code;
   if (warmup > 0) {
     // CmdStan's defaults: gamma 0.05, kappa 0.75, t0 10, buffers 75 / 50, window 25
@@ -229,6 +325,10 @@ int sample(char** argv) {
         stepsize, jitter, max_depth, interrupt, logger, init_writers, sample_writers,
         diagnostic_writers);
   }
+  // the service does not count the warmup's gradients: only its duration is known
+  for (size_t i = 0; i < chains; ++i)
+    write_warmup(out_dir / ("warmup-" + std::to_string(i + 1) + ".tsv"), warmup, -1,
+                 std::chrono::duration<double>(sample_writers[i].first_row() - start).count());
   return code;
 }
 
@@ -307,7 +407,7 @@ int main(int argc, char** argv) {
   std::ios::sync_with_stdio(false);
   const std::string mode = argc > 1 ? argv[1] : "";
   try {
-    if (mode == "sample" && argc == 12) return sample(argv);
+    if (mode == "sample" && argc == 13) return sample(argv);
     if (mode == "gradient" && argc == 5) return gradient(argv);
     if (mode == "log_density" && argc >= 4) return log_density(argc, argv);
     if (mode == "log_density_gradient" && argc == 4) return log_density_gradient(argv);

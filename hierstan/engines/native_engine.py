@@ -57,6 +57,7 @@ class NativeEngine:
             sampled = time.perf_counter()
             variables, sampler = _read_draws(run_dir, settings)
             adaptation = _read_adaptation(run_dir, settings.chains)
+            warmup = _read_warmup(run_dir, settings.chains)
             rejected = _rejections(run_dir)
         finally:
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -69,6 +70,8 @@ class NativeEngine:
             seconds={"build": built - start, "sample": sampled - built},
             adaptation=adaptation,
             rejections=rejected,
+            adaptation_method=_adaptation_method(settings),
+            warmup=warmup,
         )
 
 
@@ -117,7 +120,8 @@ def _run_driver(exe: Path, run_dir: Path, settings: SamplerSettings, name: str) 
     refresh = max(1, iterations // 100) if settings.progress else 0
     command = [str(exe), "sample", str(run_dir / "data.json"), str(run_dir), str(settings.chains),
                str(settings.threads), str(settings.seed), str(settings.warmup), str(settings.draws),
-               repr(float(settings.adapt_delta)), str(settings.max_treedepth), str(refresh)]
+               repr(float(settings.adapt_delta)), str(settings.max_treedepth), str(refresh),
+               _adaptation_method(settings)]
     with open(run_dir / "stderr.txt", "w") as errors:
         # stdin stays open and unused: the driver exits when it closes, i.e. when we die
         driver = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -204,6 +208,21 @@ def _read_draws(run_dir: Path, settings: SamplerSettings):
     if at != len(columns):
         raise SamplingError(f"the driver wrote {len(columns)} columns, its variables account for {at}")
     return variables, sampler
+
+
+def _adaptation_method(settings: SamplerSettings) -> str:
+    return settings.adaptation or "hierstan"
+
+
+def _read_warmup(run_dir: Path, chains: int) -> dict[str, np.ndarray]:
+    """Each chain's warmup iterations, gradients (-1: not counted) and seconds."""
+    rows = []
+    for chain in range(1, chains + 1):
+        path = run_dir / f"warmup-{chain}.tsv"
+        if not path.exists():
+            return {}
+        rows.append(dict(line.split("\t") for line in path.read_text().splitlines() if line))
+    return {key: np.array([float(row[key]) for row in rows]) for key in rows[0]}
 
 
 def _read_adaptation(run_dir: Path, chains: int) -> dict[str, np.ndarray]:

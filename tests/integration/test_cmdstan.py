@@ -41,10 +41,11 @@ CASES = sorted(FAMILIES) + ["radon/varying_intercept_slope_correlated", "thai/ra
 
 @pytest.fixture(scope="module", params=CASES)
 def both(request):
-    """The family's variant on both engines, same seed."""
+    """The family's variant on both engines, same seed, Stan's own adaptation on both."""
     family, _, variant = request.param.partition("/")
     options = {"variant": variant} if variant else {}
-    return request.param, _fit(family, "cmdstan", **options), _fit(family, "native", **options)
+    return (request.param, _fit(family, "cmdstan", **options),
+            _fit(family, "native", adaptation="stan", **options))
 
 
 def _same_stan():
@@ -116,10 +117,18 @@ def test_no_warmup_samples_without_adaptation():
     idata = _fit("eight_schools", "cmdstan", warmup=0)
     assert idata.posterior.sizes["draw"] == SHORT["draws"]
     assert np.all(idata.sample_stats["step_size"] == 1.0)
-    # the native engine calls the same service without adaptation: the same draws
-    native = _fit("eight_schools", "native", warmup=0)
-    np.testing.assert_array_equal(native.posterior["theta"], idata.posterior["theta"])
-    assert "adapted_step_size" not in native.sample_stats.attrs
+    # the native engine calls the same service without adaptation: the same draws; and its own
+    # sampler loop (adaptation="hierstan", here with nothing to adapt) draws them too
+    for adaptation in ("stan", "hierstan"):
+        native = _fit("eight_schools", "native", warmup=0, adaptation=adaptation)
+        np.testing.assert_array_equal(native.posterior["theta"], idata.posterior["theta"])
+        np.testing.assert_array_equal(native.sample_stats["n_steps"], idata.sample_stats["n_steps"])
+        assert "adapted_step_size" not in native.sample_stats.attrs
+
+
+def test_cmdstan_refuses_hierstans_warmup_before_compiling():
+    with pytest.raises(hierstan.DataError, match="native engine only"):
+        _fit("eight_schools", "cmdstan", adaptation="hierstan")
 
 
 # a program that rejects half of its proposals, so Stan reports non-fatal errors
