@@ -66,6 +66,7 @@ class Family:
         progress: bool = True,
         threads: int | None = None,
         adaptation: str | None = None,
+        metric: str | None = None,
         **options: Any,
     ) -> az.InferenceData:
         """Prepare ``data`` (default: the shipped data) with ``options`` (the family's data
@@ -79,11 +80,12 @@ class Family:
                 f"{', '.join(self.options)} and the sampler's are {', '.join(SAMPLER_ARGUMENTS)}")
         check_sampler_arguments(engine=engine, chains=chains, draws=draws, warmup=warmup, seed=seed,
                                 adapt_delta=adapt_delta, max_treedepth=max_treedepth, prior=prior,
-                                progress=progress, threads=threads, adaptation=adaptation)
+                                progress=progress, threads=threads, adaptation=adaptation,
+                                metric=metric)
         prepared = self.prepare(data, **options)
         return sample(prepared, engine=engine, chains=chains, draws=draws, warmup=warmup, seed=seed,
                       adapt_delta=adapt_delta, max_treedepth=max_treedepth, prior=prior,
-                      progress=progress, threads=threads, adaptation=adaptation)
+                      progress=progress, threads=threads, adaptation=adaptation, metric=metric)
 
 
 SAMPLER_ARGUMENTS = tuple(

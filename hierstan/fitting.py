@@ -9,7 +9,7 @@ import numpy as np
 
 from .diagnostics import diagnose
 from .engines import SamplerSettings, get_engine
-from .engines.base import ADAPTATIONS
+from .engines.base import ADAPTATIONS, METRICS
 from .errors import DataError, HierstanError
 from .inference_data import to_inference_data
 from .post_estimation import add_pointwise
@@ -31,6 +31,7 @@ def sample(
     progress: bool = True,
     threads: int | None = None,
     adaptation: str | None = None,
+    metric: str | None = None,
 ) -> az.InferenceData:
     """Compile (cached), sample and check a prepared model.
 
@@ -63,6 +64,10 @@ def sample(
         and the only one CmdStan runs; with it both engines give the same draws for the same
         seed). ``None``: the engine's default. The fit's ``sample_stats.attrs["adaptation"]``
         and ``hierstan.diagnose`` say which ran.
+    metric
+        ``"diag"`` (a diagonal metric) or ``"low_rank"`` (the diagonal plus up to 10 directions
+        in which the warmup's draws and gradients show the posterior correlated; hierstan's
+        warmup on the native engine only). ``None``: the default, ``"diag"``.
 
     Returns
     -------
@@ -74,7 +79,7 @@ def sample(
     """
     check_sampler_arguments(engine=engine, chains=chains, draws=draws, warmup=warmup, seed=seed,
                             adapt_delta=adapt_delta, max_treedepth=max_treedepth, prior=prior,
-                            progress=progress, threads=threads, adaptation=adaptation)
+                            progress=progress, threads=threads, adaptation=adaptation, metric=metric)
     if not isinstance(stan_data, StanData):
         raise HierstanError(f"sample: expected prepared data (a StanData, e.g. from a family's "
                             f"stan_data), got {type(stan_data).__name__}")
@@ -88,6 +93,7 @@ def sample(
         progress=progress,
         threads=threads,
         adaptation=adaptation,
+        metric=metric,
     )
     chosen = get_engine(engine)
     program = load_program(stan_data.program)
@@ -110,13 +116,14 @@ def _is_int(value: object) -> bool:
 def check_sampler_arguments(*, engine: object = "auto", chains: object = 4, draws: object = 1000,
                             warmup: object = 1000, seed: object = None, adapt_delta: object = None,
                             max_treedepth: object = 10, prior: object = False, progress: object = True,
-                            threads: object = None, adaptation: object = None) -> None:
+                            threads: object = None, adaptation: object = None,
+                            metric: object = None) -> None:
     """Refuse a sampler argument of the wrong type or range (DataError naming it, as the engines'
     SamplerSettings does), before any data is prepared or program compiled: chains, draws,
     max_treedepth and threads (or None) are integers >= 1, warmup >= 0 (booleans are not integers
     here); seed None or an integer in [0, 2**31); adapt_delta None or a number strictly between 0
     and 1; prior and progress True or False; engine a name (which get_engine checks); adaptation
-    None or one of the warmups the engines offer."""
+    None or one of the warmups the engines offer; metric None or one of the metrics."""
     if not isinstance(engine, str):
         raise DataError(f"engine must be a name such as 'auto', got {engine!r}")
     for name, value, low in (("chains", chains, 1), ("draws", draws, 1), ("warmup", warmup, 0),
@@ -137,6 +144,8 @@ def check_sampler_arguments(*, engine: object = "auto", chains: object = 4, draw
     if adaptation is not None and adaptation not in ADAPTATIONS:
         raise DataError(f"adaptation must be None or one of {', '.join(map(repr, ADAPTATIONS))}, "
                         f"got {adaptation!r}")
+    if metric is not None and metric not in METRICS:
+        raise DataError(f"metric must be None or one of {', '.join(map(repr, METRICS))}, got {metric!r}")
     for name, value in (("prior", prior), ("progress", progress)):
         if not isinstance(value, (bool, np.bool_)):
             raise DataError(f"{name} must be True or False, got {value!r}")

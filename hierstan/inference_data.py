@@ -80,6 +80,7 @@ def to_inference_data(
         "warmup": settings.warmup,
         "adapt_delta": settings.adapt_delta,
         "adaptation": posterior.adaptation_method,
+        "metric": settings.metric or "diag",
         "max_treedepth": settings.max_treedepth,
         "build_seconds": posterior.seconds.get("build"),
         "sampling_seconds": posterior.seconds.get("sample"),

@@ -15,6 +15,9 @@ from ..programs import Program
 # native_adaptation.hpp), its default; "stan": Stan's windowed adaptation, CmdStan's and the
 # only one CmdStan runs
 ADAPTATIONS = ("hierstan", "stan")
+# "diag": a diagonal metric; "low_rank": the diagonal plus up to 10 directions in which the
+# posterior is correlated (hierstan's warmup only)
+METRICS = ("diag", "low_rank")
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class SamplerSettings:
     threads: int | None = None
     # warmup adaptation (ADAPTATIONS); None: the engine's default
     adaptation: str | None = None
+    metric: str | None = None  # METRICS; None: the engine's default
 
     def __post_init__(self) -> None:
         for name, low in (("chains", 1), ("draws", 1), ("warmup", 0), ("max_treedepth", 1)):
@@ -51,6 +55,11 @@ class SamplerSettings:
         if self.adaptation is not None and self.adaptation not in ADAPTATIONS:
             raise DataError(f"adaptation must be None or one of {', '.join(ADAPTATIONS)}, "
                             f"got {self.adaptation!r}")
+        if self.metric is not None and self.metric not in METRICS:
+            raise DataError(f"metric must be None or one of {', '.join(METRICS)}, got {self.metric!r}")
+        if self.metric == "low_rank" and self.adaptation == "stan":
+            raise DataError("metric='low_rank' is adapted by hierstan's warmup only; Stan's "
+                            "adaptation (adaptation='stan') adapts a diagonal metric")
         if not 0 < self.adapt_delta < 1:
             raise DataError(f"adapt_delta must lie strictly between 0 and 1, got {self.adapt_delta}")
 

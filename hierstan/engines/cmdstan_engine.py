@@ -104,6 +104,9 @@ class CmdStanEngine:
             raise DataError(f"adaptation={settings.adaptation!r} runs on the native engine only; "
                             "CmdStan runs Stan's own (adaptation='stan'): pass engine='native' or "
                             "adaptation='stan'")
+        if settings.metric not in (None, "diag"):
+            raise DataError(f"metric={settings.metric!r} runs on the native engine only (CmdStan "
+                            "here adapts a diagonal metric): pass engine='native' or metric='diag'")
         start = time.perf_counter()
         model, compiled_now = self._model(program, settings.progress)
         built = time.perf_counter()

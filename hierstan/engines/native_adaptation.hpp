@@ -32,12 +32,100 @@
 #include <stan/callbacks/logger.hpp>
 #include <stan/mcmc/hmc/nuts/diag_e_nuts.hpp>
 #include <stan/mcmc/stepsize_adaptation.hpp>
+#include <stan/mcmc/hmc/hamiltonians/base_hamiltonian.hpp>
+#include <stan/mcmc/hmc/hamiltonians/ps_point.hpp>
+#include <stan/mcmc/hmc/integrators/expl_leapfrog.hpp>
+#include <stan/mcmc/hmc/nuts/base_nuts.hpp>
+#include <boost/random/normal_distribution.hpp>
+#include <boost/random/variate_generator.hpp>
+#include <Eigen/Eigenvalues>
+#include <Eigen/QR>
 
 #include <algorithm>
+#include <type_traits>
 #include <cmath>
 #include <vector>
 
 namespace hierstan {
+
+// A metric whose inverse (the covariance it assumes) is a diagonal plus a low-rank correction:
+//   Sigma = S (I + U diag(lambda - 1) U') S,   S = diag(sqrt(d)),  U orthonormal (n x k),
+// so that correlated directions found in the draws and gradients get their own scale, at
+// O(n k) per leapfrog step instead of a dense metric's O(n^2). With k = 0 it is the diagonal
+// metric d.
+class low_rank_point : public stan::mcmc::ps_point {
+ public:
+  explicit low_rank_point(int n)
+      : ps_point(n), inv_e_metric_(Eigen::VectorXd::Ones(n)), sqrt_d_(Eigen::VectorXd::Ones(n)),
+        U_(n, 0), lambda_(0) {}
+  Eigen::VectorXd inv_e_metric_;  // d: what Stan's writers report
+  Eigen::VectorXd sqrt_d_;
+  Eigen::MatrixXd U_;
+  Eigen::VectorXd lambda_;
+
+  void set_metric(const Eigen::VectorXd& d) { set_metric(d, Eigen::MatrixXd(d.size(), 0), Eigen::VectorXd(0)); }
+  void set_metric(const Eigen::VectorXd& d, const Eigen::MatrixXd& U, const Eigen::VectorXd& lambda) {
+    inv_e_metric_ = d;
+    sqrt_d_ = d.cwiseSqrt();
+    U_ = U;
+    lambda_ = lambda;
+  }
+  // the diagonal of Sigma: each coordinate's variance under the metric
+  Eigen::VectorXd marginal_variances() const {
+    Eigen::VectorXd extra = U_.cwiseAbs2() * (lambda_.array() - 1).matrix();
+    return inv_e_metric_.cwiseProduct((Eigen::VectorXd::Ones(extra.size()) + extra));
+  }
+  void write_metric(stan::callbacks::writer& writer) override {
+    writer("Low-rank metric: diagonal plus " + std::to_string(lambda_.size()) + " directions");
+  }
+  std::string metric_type() { return "low_rank"; }
+};
+
+template <class Model, class BaseRNG>
+class low_rank_metric : public stan::mcmc::base_hamiltonian<Model, low_rank_point, BaseRNG> {
+ public:
+  explicit low_rank_metric(const Model& model)
+      : stan::mcmc::base_hamiltonian<Model, low_rank_point, BaseRNG>(model) {}
+
+  double T(low_rank_point& z) {
+    const Eigen::VectorXd y = z.sqrt_d_.cwiseProduct(z.p);
+    const Eigen::VectorXd u = z.U_.transpose() * y;
+    return 0.5 * (y.squaredNorm() + u.dot((z.lambda_.array() - 1).matrix().cwiseProduct(u)));
+  }
+  double tau(low_rank_point& z) { return T(z); }
+  double phi(low_rank_point& z) { return this->V(z); }
+  double dG_dt(low_rank_point& z, stan::callbacks::logger& logger) {
+    return 2 * T(z) - z.q.dot(z.g);
+  }
+  Eigen::VectorXd dtau_dq(low_rank_point& z, stan::callbacks::logger& logger) {
+    return Eigen::VectorXd::Zero(this->model_.num_params_r());
+  }
+  Eigen::VectorXd dtau_dp(low_rank_point& z) {
+    const Eigen::VectorXd y = z.sqrt_d_.cwiseProduct(z.p);
+    const Eigen::VectorXd u = z.U_.transpose() * y;
+    return z.sqrt_d_.cwiseProduct(y + z.U_ * (z.lambda_.array() - 1).matrix().cwiseProduct(u));
+  }
+  Eigen::VectorXd dphi_dq(low_rank_point& z, stan::callbacks::logger& logger) { return z.g; }
+  // p ~ N(0, Sigma^-1): S^-1 (xi + U diag(lambda^-1/2 - 1) U' xi), xi standard normal
+  void sample_p(low_rank_point& z, BaseRNG& rng) {
+    boost::variate_generator<BaseRNG&, boost::normal_distribution<> > normal(
+        rng, boost::normal_distribution<>());
+    Eigen::VectorXd xi(z.p.size());
+    for (int i = 0; i < xi.size(); ++i) xi(i) = normal();
+    const Eigen::VectorXd u = z.U_.transpose() * xi;
+    const Eigen::VectorXd c = z.lambda_.array().rsqrt() - 1;
+    z.p = (xi + z.U_ * c.cwiseProduct(u)).cwiseQuotient(z.sqrt_d_);
+  }
+};
+
+template <class Model, class BaseRNG>
+class low_rank_nuts
+    : public stan::mcmc::base_nuts<Model, low_rank_metric, stan::mcmc::expl_leapfrog, BaseRNG> {
+ public:
+  low_rank_nuts(const Model& model, BaseRNG& rng)
+      : stan::mcmc::base_nuts<Model, low_rank_metric, stan::mcmc::expl_leapfrog, BaseRNG>(model,
+                                                                                       rng) {}
+};
 
 // Dual averaging as Stan implements it, with the averaged log step size readable mid-way.
 class stepsize_tuner : public stan::mcmc::stepsize_adaptation {
@@ -46,11 +134,16 @@ class stepsize_tuner : public stan::mcmc::stepsize_adaptation {
 };
 
 // Running mean and sum of squared deviations of draws and of gradients (Welford).
+// With `keep`, the draws and gradients themselves too (for the low-rank directions).
 class moments {
  public:
-  explicit moments(int n) : mean_x_(Eigen::VectorXd::Zero(n)), m2_x_(Eigen::VectorXd::Zero(n)),
-                            mean_g_(Eigen::VectorXd::Zero(n)), m2_g_(Eigen::VectorXd::Zero(n)) {}
+  moments(int n, bool keep) : keep_(keep), mean_x_(Eigen::VectorXd::Zero(n)), m2_x_(Eigen::VectorXd::Zero(n)),
+                              mean_g_(Eigen::VectorXd::Zero(n)), m2_g_(Eigen::VectorXd::Zero(n)) {}
   void add(const Eigen::VectorXd& x, const Eigen::VectorXd& g) {
+    if (keep_) {
+      xs_.push_back(x);
+      gs_.push_back(g);
+    }
     ++count_;
     Eigen::VectorXd dx = x - mean_x_, dg = g - mean_g_;
     mean_x_ += dx / count_;
@@ -60,6 +153,8 @@ class moments {
   }
   int count() const { return count_; }
   void clear() {
+    xs_.clear();
+    gs_.clear();
     count_ = 0;
     mean_x_.setZero(); m2_x_.setZero(); mean_g_.setZero(); m2_g_.setZero();
   }
@@ -85,7 +180,62 @@ class moments {
     }
   }
 
+  // Directions in which the draws' spread departs from the diagonal d by more than a factor
+  // `cutoff`, at most `rank` of them, with their variances (in units of d). Candidates are the
+  // leading directions of the scaled draws (wide) and of the scaled gradients (narrow); in the
+  // space they span, the covariance that minimises the Fisher divergence is the geometric mean
+  // of the draws' covariance and the inverse of the gradients' (Seyboldt, Carlson & Carpenter).
+  void low_rank(const Eigen::VectorXd& d, int rank, double cutoff, Eigen::MatrixXd& U,
+                Eigen::VectorXd& lambda) const {
+    const int n = d.size(), draws = static_cast<int>(xs_.size());
+    U.resize(n, 0);
+    lambda.resize(0);
+    if (rank <= 0 || draws < 10) return;
+    const Eigen::VectorXd s = d.cwiseSqrt();
+    Eigen::MatrixXd X(n, draws), G(n, draws);
+    for (int j = 0; j < draws; ++j) {
+      X.col(j) = (xs_[j] - mean_x_).cwiseQuotient(s);
+      G.col(j) = (gs_[j] - mean_g_).cwiseProduct(s);
+    }
+    const int k = std::min({rank, n, draws - 1});
+    Eigen::BDCSVD<Eigen::MatrixXd> sx(X, Eigen::ComputeThinU), sg(G, Eigen::ComputeThinU);
+    Eigen::MatrixXd candidates(n, 2 * k);
+    candidates << sx.matrixU().leftCols(k), sg.matrixU().leftCols(k);
+    Eigen::HouseholderQR<Eigen::MatrixXd> qr(candidates);
+    const int m = std::min(n, 2 * k);
+    const Eigen::MatrixXd Q = qr.householderQ() * Eigen::MatrixXd::Identity(n, m);
+    const Eigen::MatrixXd Xq = Q.transpose() * X, Gq = Q.transpose() * G;
+    // a little shrinkage towards the diagonal's identity keeps both covariances invertible
+    const double w = 5.0 / (draws + 5.0);
+    const Eigen::MatrixXd I = Eigen::MatrixXd::Identity(m, m);
+    const Eigen::MatrixXd cx = (1 - w) * (Xq * Xq.transpose()) / (draws - 1) + w * I;
+    const Eigen::MatrixXd cg = (1 - w) * (Gq * Gq.transpose()) / (draws - 1) + w * I;
+    // geometric mean of cx and cg^-1: cg^-1/2 (cg^1/2 cx cg^1/2)^1/2 cg^-1/2
+    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eg(cg);
+    const Eigen::MatrixXd root = eg.operatorSqrt(), inv_root = eg.operatorInverseSqrt();
+    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> middle(root * cx * root);
+    const Eigen::MatrixXd sigma = inv_root * middle.operatorSqrt() * inv_root;
+    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(sigma);
+    std::vector<int> keep;
+    for (int i = 0; i < m; ++i) {
+      const double value = es.eigenvalues()(i);
+      if (value > cutoff || value < 1 / cutoff) keep.push_back(i);
+    }
+    std::sort(keep.begin(), keep.end(), [&](int a, int b) {
+      return std::abs(std::log(es.eigenvalues()(a))) > std::abs(std::log(es.eigenvalues()(b)));
+    });
+    if (static_cast<int>(keep.size()) > rank) keep.resize(rank);
+    U.resize(n, keep.size());
+    lambda.resize(keep.size());
+    for (size_t i = 0; i < keep.size(); ++i) {
+      U.col(i) = Q * es.eigenvectors().col(keep[i]);
+      lambda(i) = es.eigenvalues()(keep[i]);
+    }
+  }
+
  private:
+  bool keep_;
+  std::vector<Eigen::VectorXd> xs_, gs_;
   int count_ = 0;
   Eigen::VectorXd mean_x_, m2_x_, mean_g_, m2_g_;
 };
@@ -100,6 +250,8 @@ struct warmup_settings {
   double final_share = 0.15;
   int final_min = 20;
   int min_window = 5;      // draws a window needs before it sets the metric
+  int rank = 0;            // low-rank directions added to the late diagonal (0: diagonal only)
+  double cutoff = 2;       // ... where the spread departs from the diagonal's by this factor
 };
 
 struct warmup_result {
@@ -107,6 +259,15 @@ struct warmup_result {
   long gradients = 0;
   double stepsize = 0;
 };
+
+template <class Sampler>
+void set_low_rank(Sampler& sampler, const Eigen::VectorXd& d, const Eigen::MatrixXd& U,
+                  const Eigen::VectorXd& lambda) {
+  if constexpr (std::is_same_v<std::decay_t<decltype(sampler.z())>, low_rank_point>)
+    sampler.z().set_metric(d, U, lambda);
+  else
+    sampler.set_metric(d);
+}
 
 // Runs the warmup on `sampler` from `sample` (updated in place); `progress(m)` is called after
 // iteration m (0-based). The sampler must hold its initial point (z().q) already.
@@ -140,7 +301,10 @@ warmup_result hierstan_warmup(Sampler& sampler, stan::mcmc::sample& sample,
       std::max(settings.final_min, static_cast<int>(std::lround(settings.final_share * settings.warmup))));
   const int early_end = static_cast<int>(std::lround(settings.early_share * settings.warmup));
   const int final_start = settings.warmup - final_length;
-  moments older(n), newer(n);
+  const bool low_rank = settings.rank > 0;
+  moments older(n, low_rank), newer(n, low_rank);
+  Eigen::MatrixXd U;
+  Eigen::VectorXd lambda;
   int since_switch = 0;
   std::vector<double> stats;
 
@@ -164,15 +328,22 @@ warmup_result hierstan_warmup(Sampler& sampler, stan::mcmc::sample& sample,
     const Eigen::VectorXd grad = -sampler.z().g;
     older.add(sample.cont_params(), grad);
     newer.add(sample.cont_params(), grad);
-    if (older.count() >= settings.min_window) {
-      if (m < early_end)
-        older.fisher_diagonal(inv_metric);
-      else
-        older.variance_diagonal(inv_metric);
-      sampler.set_metric(inv_metric);
-    }
     const int window = m < early_end ? settings.early_switch : settings.late_switch;
-    if (++since_switch >= window) {
+    const bool switching = ++since_switch >= window;
+    if (older.count() >= settings.min_window) {
+      if (m < early_end) {
+        older.fisher_diagonal(inv_metric);
+        sampler.set_metric(inv_metric);
+      } else if (!low_rank) {
+        older.variance_diagonal(inv_metric);
+        sampler.set_metric(inv_metric);
+      } else if (switching) {  // the low-rank directions cost an SVD: once a window
+        older.variance_diagonal(inv_metric);
+        older.low_rank(inv_metric, settings.rank, settings.cutoff, U, lambda);
+        set_low_rank(sampler, inv_metric, U, lambda);
+      }
+    }
+    if (switching) {
       std::swap(older, newer);
       newer.clear();
       since_switch = 0;

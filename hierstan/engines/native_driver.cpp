@@ -1,7 +1,7 @@
 // hierstan's driver of Stan's own services, linked with one stanc-generated model.
 //
 //   <exe> sample <data.json> <out dir> <chains> <threads> <seed> <warmup> <draws>
-//         <adapt_delta> <max_depth> <refresh> <adaptation>
+//         <adapt_delta> <max_depth> <refresh> <adaptation> <metric>
 //   <exe> gradient <data.json> <seed> <evaluations>
 //   <exe> log_density <data.json> <point.json>...
 //   <exe> log_density_gradient <data.json> <points.json>
@@ -9,11 +9,13 @@
 // sample runs all chains in this process on TBB threads, with chain ids 1..N as CmdStan does.
 // <adaptation> "stan" runs Stan's own service (hmc_nuts_diag_e_adapt), so the same seed gives
 // CmdStan's draws; "hierstan" runs hierstan's warmup (native_adaptation.hpp) over the same NUTS
-// sampler class, then samples with the adapted step size and metric. It writes into <out dir>:
+// sampler class, then samples with the adapted step size and metric. <metric> is "diag", or
+// "low_rank" (hierstan's warmup only: the diagonal plus the directions in which the draws and
+// gradients say the posterior is correlated). It writes into <out dir>:
 //   variables.tsv      name <tab> dims (comma separated) per model variable, in output order
 //   columns.txt        the flat column names of one draw
 //   chain-<i>.bin      float64 rows, one per post-warmup draw, appended as the chain runs
-//   adapt-<i>.bin      step size followed by the diagonal inverse metric (float64)
+//   adapt-<i>.bin      step size followed by the diagonal of the inverse metric (float64)
 //   warmup-<i>.tsv     the warmup's iterations, gradients and seconds
 //   stan.log           Stan's messages (rejections, gradient timing) for hierstan to summarise
 // gradient prints the mean time of one log-density gradient at Stan's random initial point;
@@ -222,17 +224,22 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+using diag_sampler = stan::mcmc::diag_e_nuts<stan::model::model_base, stan::rng_t>;
+using low_rank_sampler = hierstan::low_rank_nuts<stan::model::model_base, stan::rng_t>;
+constexpr int LOW_RANK = 10;  // at most this many correlated directions
+
 // One chain under hierstan's warmup: Stan's initialisation and NUTS class, our adaptation, then
 // the draws through Stan's own writer (the same columns and generated quantities as the service).
+template <class Sampler>
 void hierstan_chain(stan::model::model_base& model, size_t chain, unsigned int seed, int warmup,
-                    int draws, double delta, int max_depth, int refresh,
+                    int draws, double delta, int max_depth, int refresh, int rank,
                     stan::callbacks::logger& logger, binary_rows& rows) {
   stan::rng_t rng = stan::services::util::create_rng(seed, chain);
   stan::io::empty_var_context no_init;
   stan::callbacks::writer no_writer;
   std::vector<double> initial = stan::services::util::initialize(model, no_init, rng, 2, true,
                                                                  logger, no_writer);
-  stan::mcmc::diag_e_nuts<stan::model::model_base, stan::rng_t> sampler(model, rng);
+  Sampler sampler(model, rng);
   sampler.set_max_depth(max_depth);
   sampler.set_stepsize_jitter(0);
   sampler.set_nominal_stepsize(1);  // what Stan's service samples with when there is no warmup
@@ -245,14 +252,19 @@ void hierstan_chain(stan::model::model_base& model, size_t chain, unsigned int s
   settings.warmup = warmup;
   settings.delta = delta;
   settings.max_depth = max_depth;
+  settings.rank = rank;
   auto result = hierstan::hierstan_warmup(sampler, draw, settings, logger, [&](int m) {
     report_progress(chain, m + 1, total, true, refresh);
   });
   write_warmup(out_dir / ("warmup-" + std::to_string(chain) + ".tsv"), result.iterations,
                result.gradients, seconds_since(warm_start));
-  if (warmup > 0)
+  if (warmup > 0) {
+    Eigen::VectorXd variances = sampler.z().inv_e_metric_;
+    if constexpr (std::is_same_v<Sampler, low_rank_sampler>)
+      variances = sampler.z().marginal_variances();
     write_adaptation(out_dir / ("adapt-" + std::to_string(chain) + ".bin"),
-                     sampler.get_nominal_stepsize(), sampler.z().inv_e_metric_);
+                     sampler.get_nominal_stepsize(), variances);
+  }
 
   stan::callbacks::writer no_diagnostics;
   stan::services::util::mcmc_writer writer(rows, no_diagnostics, logger);
@@ -273,9 +285,11 @@ int sample(char** argv) {
   const int warmup = std::stoi(argv[7]), draws = std::stoi(argv[8]);
   const double delta = std::stod(argv[9]);
   const int max_depth = std::stoi(argv[10]), refresh = std::stoi(argv[11]);
-  const std::string adaptation_kind = argv[12];
+  const std::string adaptation_kind = argv[12], metric = argv[13];
   if (adaptation_kind != "stan" && adaptation_kind != "hierstan")
     throw std::runtime_error("unknown adaptation " + adaptation_kind);
+  if (metric != "diag" && (metric != "low_rank" || adaptation_kind != "hierstan"))
+    throw std::runtime_error("unknown metric " + metric + " for adaptation " + adaptation_kind);
   exit_when_orphaned();
   stan::math::init_threadpool_tbb(threads);
 
@@ -292,9 +306,16 @@ int sample(char** argv) {
   if (adaptation_kind == "hierstan") {
     tbb::parallel_for(tbb::blocked_range<size_t>(0, chains, 1),
                       [&](const tbb::blocked_range<size_t>& r) {
-                        for (size_t i = r.begin(); i != r.end(); ++i)
-                          hierstan_chain(model, i + 1, seed, warmup, draws, delta, max_depth,
-                                         refresh, logger, sample_writers[i]);
+                        for (size_t i = r.begin(); i != r.end(); ++i) {
+                          if (metric == "low_rank")
+                            hierstan_chain<low_rank_sampler>(model, i + 1, seed, warmup, draws,
+                                                             delta, max_depth, refresh, LOW_RANK,
+                                                             logger, sample_writers[i]);
+                          else
+                            hierstan_chain<diag_sampler>(model, i + 1, seed, warmup, draws, delta,
+                                                         max_depth, refresh, 0, logger,
+                                                         sample_writers[i]);
+                        }
                       },
                       tbb::simple_partitioner());
     return 0;
@@ -407,7 +428,7 @@ int main(int argc, char** argv) {
   std::ios::sync_with_stdio(false);
   const std::string mode = argc > 1 ? argv[1] : "";
   try {
-    if (mode == "sample" && argc == 13) return sample(argv);
+    if (mode == "sample" && argc == 14) return sample(argv);
     if (mode == "gradient" && argc == 5) return gradient(argv);
     if (mode == "log_density" && argc >= 4) return log_density(argc, argv);
     if (mode == "log_density_gradient" && argc == 4) return log_density_gradient(argv);

@@ -121,7 +121,7 @@ def _run_driver(exe: Path, run_dir: Path, settings: SamplerSettings, name: str) 
     command = [str(exe), "sample", str(run_dir / "data.json"), str(run_dir), str(settings.chains),
                str(settings.threads), str(settings.seed), str(settings.warmup), str(settings.draws),
                repr(float(settings.adapt_delta)), str(settings.max_treedepth), str(refresh),
-               _adaptation_method(settings)]
+               _adaptation_method(settings), settings.metric or "diag"]
     with open(run_dir / "stderr.txt", "w") as errors:
         # stdin stays open and unused: the driver exits when it closes, i.e. when we die
         driver = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
