@@ -77,8 +77,42 @@ class Prediction:
     @classmethod
     def normal(cls, linear: np.ndarray, scale: np.ndarray) -> Prediction:
         """outcome ~ normal(linear, scale); ``scale`` broadcasts against (samples, rows)."""
-        return cls(linear=linear, mean=lambda eta: eta, draw=lambda rng, eta: rng.normal(eta, scale),
-                   log_density=lambda y, eta: norm.logpdf(y, eta, scale))
+        return cls(linear=linear, mean=lambda eta: eta, draw=lambda rng, eta: normal_draws(rng, eta, scale),
+                   log_density=lambda y, eta: normal_log_density(y, eta, scale))
+
+
+# log(sqrt(2 pi)) as scipy.stats.norm computes it
+_LOG_SQRT_2PI = np.log(np.sqrt(2 * np.pi))
+
+
+def normal_log_density(y: np.ndarray, loc: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``scipy.stats.norm.logpdf(y, loc, scale)``, the same bits: scipy's arithmetic in scipy's
+    order, in place, without its per-element argument checks (4 times faster on the math test's
+    4000 x 1993 draws); scipy itself where a scale is not positive (its nan)."""
+    scale = np.asarray(scale, dtype=float)
+    if not np.all(scale > 0):
+        return norm.logpdf(y, loc, scale)
+    x = np.subtract(y, loc, dtype=float)
+    x = np.divide(x, scale, out=x if x.shape == np.broadcast_shapes(x.shape, scale.shape) else None)
+    np.square(x, out=x)  # scipy: (-x**2 / 2.0 - log(sqrt(2 pi))) - log(scale)
+    x *= -0.5  # = -(x**2) / 2.0 exactly: halving and negating commute with rounding
+    x -= _LOG_SQRT_2PI
+    x -= np.log(scale)
+    return x
+
+
+def normal_draws(rng: np.random.Generator, loc: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``rng.normal(loc, scale)``, the same draws (numpy draws loc + scale * a standard normal,
+    element by element in C order), in place."""
+    loc = np.asarray(loc, dtype=float)
+    scale = np.asarray(scale, dtype=float)
+    shape = np.broadcast_shapes(loc.shape, scale.shape)
+    if not shape or not np.all(scale > 0):  # numpy's scalar, its error for a negative scale
+        return rng.normal(loc, scale)
+    draws = rng.standard_normal(shape)
+    draws *= scale
+    draws += loc
+    return draws
 
 
 def predict(idata: az.InferenceData, newdata: pd.DataFrame, *, scale: str = "outcome",
