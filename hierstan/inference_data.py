@@ -88,9 +88,16 @@ def to_inference_data(
     }
     attrs = _netcdf_safe(attrs)
     return az.from_dict(
-        **groups, coords=stan_data.coords, dims=stan_data.dims,
+        **groups, coords=_arrays(stan_data.coords), dims=stan_data.dims,
         posterior_attrs=attrs, sample_stats_attrs={**attrs, **_adaptation(posterior)},
     )
+
+
+def _arrays(coords: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The coordinates as the arrays xarray makes of them (np.asarray): ArviZ deep-copies every
+    coordinate for every variable, which for a list (the math test's 1993 student labels) costs
+    a Python call per label and per variable, for an array one copy."""
+    return {dim: np.asarray(values) for dim, values in coords.items()}
 
 
 def _adaptation(raw: RawDraws) -> dict[str, Any]:

@@ -186,14 +186,15 @@ def _read_draws(run_dir: Path, settings: SamplerSettings):
         name, _, dims = line.partition("\t")
         specs.append((name, tuple(int(d) for d in dims.split(",") if d)))
     n_sampler = sum(column.endswith("__") for column in columns)
-    per_chain = []
+    table = np.empty((settings.chains, settings.draws, len(columns)))  # (chain, draw, column)
     for chain in range(1, settings.chains + 1):
-        rows = np.fromfile(run_dir / f"chain-{chain}.bin", dtype=np.float64)
-        if rows.size != settings.draws * len(columns):
-            raise SamplingError(f"chain {chain} wrote {rows.size // max(len(columns), 1)} of "
+        path = run_dir / f"chain-{chain}.bin"
+        size = path.stat().st_size // table.itemsize
+        if size != table[0].size:
+            raise SamplingError(f"chain {chain} wrote {size // max(len(columns), 1)} of "
                                 f"{settings.draws} draws")
-        per_chain.append(rows.reshape(settings.draws, len(columns)))
-    table = np.stack(per_chain)  # (chain, draw, column)
+        with open(path, "rb") as rows:  # straight into the table: no copy per chain
+            rows.readinto(memoryview(table[chain - 1]).cast("B"))
     sampler = {name: table[:, :, i] for i, name in enumerate(columns[:n_sampler])}
     variables, at = {}, n_sampler
     for name, dims in specs:

@@ -1,6 +1,6 @@
-"""The per-fit fast paths give what they replace, to the bit (issue 30, item 4: fixed cost per
-fit): the diagnostics table against az.summary, the normal log density and draws against scipy
-and numpy."""
+"""The per-fit fast paths give what they replace, to the bit: the diagnostics table against
+az.summary, the normal log density and draws against scipy and numpy, the InferenceData
+coordinates against lists (issue 30, item 4: fixed cost per fit)."""
 
 import contextlib
 import warnings
@@ -10,8 +10,11 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from hierstan import diagnostics
+from hierstan import diagnostics, inference_data
 from hierstan.diagnostics import diagnostics_table
+from hierstan.engines import RawDraws, SamplerSettings
+from hierstan.inference_data import to_inference_data
+from hierstan.models import eight_schools
 from hierstan.post_estimation import normal_draws, normal_log_density
 
 
@@ -124,3 +127,29 @@ def test_normal_log_density_and_draws_equal_scipy_and_numpy():
                                       norm.logpdf(1.0, 0.0, np.array([0.0, 2.0])))
     with pytest.raises(ValueError):
         normal_draws(np.random.default_rng(1), np.zeros(3), -1.0)
+
+
+def test_inference_data_is_the_one_list_coordinates_give(monkeypatch):
+    """Coordinates go to ArviZ as arrays (cheaper for it to copy): the same InferenceData as
+    from the lists, group by group, dtypes and attributes included."""
+    rng = np.random.default_rng(2)
+
+    def raw():
+        return RawDraws(variables={"mu": rng.normal(size=(2, 10)), "tau": rng.normal(size=(2, 10)),
+                                   "theta": rng.normal(size=(2, 10, 8)),
+                                   "y_rep": rng.normal(size=(2, 10, 8))},
+                        sampler={"lp__": rng.normal(size=(2, 10)), "divergent__": np.zeros((2, 10))},
+                        engine="fake", engine_version="0", compiled_now=False)
+
+    prepared, settings, posterior, prior = eight_schools.stan_data(), SamplerSettings(2, 10), raw(), raw()
+    found = to_inference_data(prepared, settings, posterior, prior)
+    monkeypatch.setattr(inference_data, "_arrays", lambda coords: coords)
+    expected = to_inference_data(prepared, settings, posterior, prior)
+    assert found.groups() == expected.groups()
+    for group in expected.groups():
+        ours, theirs = found[group].copy(), expected[group].copy()
+        for dataset in (ours, theirs):
+            dataset.attrs.pop("created_at", None)
+        assert ours.identical(theirs), group
+        for name in [*theirs.coords, *theirs.data_vars]:
+            assert ours[name].dtype == theirs[name].dtype, (group, name)
