@@ -22,6 +22,7 @@ from . import __version__
 from .cache import cache_dir
 from .diagnostics import HierstanWarning, diagnose
 from .engines import ENGINE_ENV, ENGINES, get_engine
+from .engines.base import ADAPTATIONS, METRICS
 from .errors import CacheError, DataError, DataWarning, HierstanError, UnknownNameError
 from .models import FAMILIES, get_family
 from .post_estimation import is_internal
@@ -219,7 +220,7 @@ def _fit(args: argparse.Namespace) -> None:
         options["priors"] = priors
     idata = family.fit(data, engine=args.engine, chains=args.chains, draws=args.draws, warmup=args.warmup,
                        seed=args.seed, adapt_delta=args.adapt_delta, max_treedepth=args.max_treedepth,
-                       threads=args.threads, **options)
+                       threads=args.threads, adaptation=args.adaptation, metric=args.metric, **options)
     shown = _shown(idata)
     with pd.option_context("display.width", 200, "display.max_rows", 500, "display.max_columns", 20):
         print(az.summary(idata, var_names=shown))
@@ -334,6 +335,12 @@ def parser() -> argparse.ArgumentParser:
                      help="NUTS target acceptance rate (default: the model's)")
     fit.add_argument("--max-treedepth", type=int, default=10, help="NUTS maximum tree depth (default: 10)")
     fit.add_argument("--threads", type=int, default=None, help="threads (default: min(chains, cores))")
+    fit.add_argument("--adaptation", choices=ADAPTATIONS, default=None,
+                     help="warmup: hierstan (the native engine's default: metric from draws and "
+                          "gradients) or stan (Stan's windowed adaptation, CmdStan's)")
+    fit.add_argument("--metric", choices=METRICS, default=None,
+                     help="diag (default) or low_rank (the diagonal plus correlated directions; "
+                          "hierstan's warmup on the native engine only)")
     fit.add_argument("--summary", type=Path, help="write the summary of every variable to this CSV file")
     fit.add_argument("--out", type=Path, help="write the InferenceData to this netCDF file")
     fit.add_argument("--force", action="store_true",

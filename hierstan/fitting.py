@@ -95,7 +95,7 @@ def sample(
         adaptation=adaptation,
         metric=metric,
     )
-    chosen = get_engine(engine)
+    chosen = get_engine(engine, settings)
     program = load_program(stan_data.program)
     _check_names(stan_data, program)
     posterior = chosen.sample(program, stan_data.data, settings)

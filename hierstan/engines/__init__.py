@@ -27,13 +27,18 @@ def available_engines() -> list[str]:
     return [name for name, engine in ENGINES.items() if engine.available()]
 
 
-def get_engine(name: str = "auto") -> Engine:
+def get_engine(name: str = "auto", settings: SamplerSettings | None = None) -> Engine:
     """The engine called ``name``; ``"auto"`` picks ``$HIERSTAN_ENGINE`` if set, else CmdStan
-    when installed, else native."""
+    when installed, else native; but native wherever it can run when ``settings`` ask for what
+    only it offers (hierstan's warmup, the low-rank metric)."""
     check_choice("engine", name, ["auto", *ENGINES])
     if name == "auto" and os.environ.get(ENGINE_ENV):
         name = os.environ[ENGINE_ENV]
         check_choice(f"engine (${ENGINE_ENV})", name, list(ENGINES))
+    native_only = settings is not None and (settings.adaptation == "hierstan"
+                                            or settings.metric == "low_rank")
+    if name == "auto" and native_only and ENGINES["native"].available():
+        name = "native"
     if name == "auto":
         found = available_engines()
         if not found:

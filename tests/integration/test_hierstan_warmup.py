@@ -31,8 +31,10 @@ def test_adapted_metric_finds_every_scale(scales):
     assert scales.adaptation_method == "hierstan"
     inv_metric = scales.adaptation["inv_metric"]  # (chain, parameter): the variances
     assert inv_metric.shape == (4, len(S))
+    # variances spanning 12 orders of magnitude, each found to within a factor of 2 (the warmup
+    # settles after two late windows: estimates from 80-160 draws)
     ratio = inv_metric / S**2
-    assert np.all((ratio > 0.6) & (ratio < 1.6)), ratio
+    assert np.all((ratio > 0.5) & (ratio < 2)), ratio
     # with the right metric the target is a standard normal: step sizes near its optimum
     assert np.all((scales.adaptation["step_size"] > 0.4) & (scales.adaptation["step_size"] < 1.5))
 
@@ -47,10 +49,21 @@ def test_draws_have_the_closed_form_moments(scales):
 
 def test_warmup_is_counted_and_bounded(scales):
     warmup = scales.warmup
-    np.testing.assert_array_equal(warmup["iterations"], 400)
+    # an easy target settles at the first chance: an early phase of 120, two late windows of 80
+    # and a final window of 50 iterations, below the 400 asked for
+    np.testing.assert_array_equal(warmup["iterations"], 330)
     assert np.all(warmup["gradients"] > 400) and np.all(warmup["seconds"] >= 0)
     # adapted well, a warmup costs far less than the unit metric's 1e6 steps per iteration
     assert np.all(warmup["gradients"] < 400 * 64)
+
+
+def test_warmup_is_an_upper_bound():
+    # too short to settle: exactly the iterations asked for; none: Stan's step size 1, unit metric
+    for warmup in (100, 0):
+        settings = SamplerSettings(chains=1, draws=50, warmup=warmup, seed=7, progress=False)
+        fit = NativeEngine().sample(SCALES, {"n": len(S), "s": S, "m": M}, settings)
+        np.testing.assert_array_equal(fit.warmup["iterations"], warmup)
+    assert fit.adaptation == {} and np.all(fit.sampler["stepsize__"] == 1)
 
 
 def test_stan_adaptation_stays_selectable(scales):
