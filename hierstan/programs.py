@@ -19,6 +19,12 @@ _PACKAGE = Path(__file__).resolve().parent
 _DECLARED = re.compile(r"^\s*(?:array\[[^\]]*\]\s*)?[a-z_]+(?:<[^;>]*>)?(?:\[[^\]]*\])?\s+(\w+)\s*[;=]",
                        re.MULTILINE)
 _INCLUDE = re.compile(r"^[ \t]*#include[ \t]+[<\"]?([^>\"\s]+)[>\"]?[ \t]*$", re.MULTILINE)
+# A program asks for stanc options on a comment line of its own, `// hierstan-stanc: --O1`; both
+# engines pass them to stanc (the native build on stanc's command line, CmdStan through cmdstanpy's
+# stanc_options), so a program compiles alike on either and their draws stay identical. Only these
+# are accepted: --O1 is Stan's tested optimisation level (struct-of-arrays autodiff among others).
+STANC_OPTIONS = ("--O1",)
+_STANC_MARKER = re.compile(r"^[ \t]*//[ \t]*hierstan-stanc:(.*)$", re.MULTILINE)
 
 
 def resource_dir(name: str) -> Path:
@@ -58,6 +64,16 @@ class Program:
             if depth == 0:
                 return self.code[found.end():end]
         raise ValueError(f"{self.name}: unclosed {name} block")
+
+    @property
+    def stanc_options(self) -> tuple[str, ...]:
+        """The stanc options the program's ``// hierstan-stanc:`` lines ask for (see STANC_OPTIONS)."""
+        options = tuple(dict.fromkeys(o for found in _STANC_MARKER.findall(self.code) for o in found.split()))
+        unknown = [o for o in options if o not in STANC_OPTIONS]
+        if unknown:
+            raise ValueError(f"{self.name}: unsupported stanc option(s) {unknown} in a hierstan-stanc "
+                             f"line; supported: {list(STANC_OPTIONS)}")
+        return options
 
     @property
     def outputs(self) -> set[str]:

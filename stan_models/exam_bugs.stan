@@ -1,11 +1,15 @@
 // Exam scores, docs/models.md §5, `bugs` (the published BUGS analysis): as exam_lkj.stan but
 // Sigma^-1 ~ Wishart(3, R^-1), i.e. Sigma ~ inv_wishart(3, R), and normal(0, 100) coefficients.
+// Written for stanc's --O1 (the likelihood's vectors each one autodiff node): the marker
+// below makes both engines compile it so.
+// hierstan-stanc: --O1
 data {
 #include data/exam.stan
   cov_matrix[3] R;
 }
 transformed data {
 #include transformed_data/exam_standardise.stan
+#include transformed_data/exam_likelihood.stan
   matrix[3, 3] L_R = cholesky_decompose(R);
 }
 parameters {

@@ -2,6 +2,9 @@
 // (intercept, lrt, vr1) ~ multi_normal(gamma, diag(tau) Omega diag(tau)), Omega ~ LKJ(lkj_eta),
 // tau ~ half-normal(0, tau_scale), non-centered through the Cholesky factor of Omega;
 // heteroscedastic residuals, log(1 / s^2) = theta + phi * lrt.
+// Written for stanc's --O1 (the likelihood's vectors each one autodiff node): the marker
+// below makes both engines compile it so.
+// hierstan-stanc: --O1
 data {
 #include data/exam.stan
   real<lower=0> tau_scale;
@@ -9,6 +12,7 @@ data {
 }
 transformed data {
 #include transformed_data/exam_standardise.stan
+#include transformed_data/exam_likelihood.stan
 }
 parameters {
 #include parameters/exam.stan

@@ -27,6 +27,13 @@ def _cmdstanpy():
     return cmdstanpy
 
 
+def _stanc(program: Program) -> dict[str, Any]:
+    """CmdStanModel's arguments for the program's stanc options (hierstan.programs.STANC_OPTIONS):
+    stanc_options={"O1": True} for --O1, as on the native build's stanc command line; none without."""
+    options = {option.lstrip("-"): True for option in program.stanc_options}
+    return {"stanc_options": options} if options else {}
+
+
 @contextlib.contextmanager
 def _cmdstanpy_quiet(quiet: bool):
     """Silence cmdstanpy's logger (INFO chatter, "Non-fatal error during sampling") when asked,
@@ -79,7 +86,8 @@ class CmdStanEngine:
         """The compiled ``program`` (built on first use), and whether it was built now."""
         cmdstanpy = _cmdstanpy()
 
-        key = cache_key(program.code, self.version(), cmdstanpy.cmdstan_path())
+        # the program's stanc options are in its text too; named in the key all the same
+        key = cache_key(program.code, self.version(), cmdstanpy.cmdstan_path(), *program.stanc_options)
         folder = cache_dir() / "cmdstan" / key
         stan_file = folder / f"{program.name}.stan"
         exe_file = stan_file.with_suffix(".exe" if os.name == "nt" else "")
@@ -95,7 +103,8 @@ class CmdStanEngine:
         try:
             with _cmdstanpy_quiet(not progress):
                 # with exe_file given, cmdstanpy compiles nothing and writes nothing
-                return cmdstanpy.CmdStanModel(stan_file=stan_file, exe_file=exe_file), False
+                model = cmdstanpy.CmdStanModel(stan_file=stan_file, exe_file=exe_file, **_stanc(program))
+                return model, False
         except Exception as exc:
             raise SamplingError(f"CmdStan could not load {program.name} from {folder}: {exc}") from exc
 
@@ -172,7 +181,7 @@ class CmdStanEngine:
             print(f"hierstan: compiling {program.name} with CmdStan (first use only)", file=sys.stderr)
         try:
             with _cmdstanpy_quiet(not progress):
-                model = cmdstanpy.CmdStanModel(stan_file=stan_file)
+                model = cmdstanpy.CmdStanModel(stan_file=stan_file, **_stanc(program))
         except Exception as exc:
             raise SamplingError(f"CmdStan could not compile {program.name}: {exc}") from exc
         written = folder / f".{MANIFEST}.{os.getpid()}"

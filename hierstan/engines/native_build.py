@@ -195,7 +195,9 @@ def prepare_toolchain() -> float:
 def executable(program: Program, progress: bool = False) -> tuple[Path, bool]:
     """The program's driver executable, built now if not cached; and whether it was built now."""
     tools = toolchain()
-    key = cache_key(program.code, tools.key())
+    options = list(program.stanc_options)
+    # the options are in the program's text too; named in the key all the same (none: keys as before)
+    key = cache_key(program.code, tools.key(), *options)
     entry = cache_dir() / "native" / key
     if _trusted(entry, program.name):  # complete: no lock, no write (the cache may be read-only)
         return entry / program.name, False
@@ -213,7 +215,7 @@ def executable(program: Program, progress: bool = False) -> tuple[Path, bool]:
             stan_file.write_text(program.code)
             cpp = tmp / f"{program.name}.hpp"
             # stanc's warnings ("has no priors": the scales are data) stay in build.log
-            _run([str(tools.stanc), f"--name={program.name}_model", f"--o={cpp}", stan_file.name],
+            _run([str(tools.stanc), *options, f"--name={program.name}_model", f"--o={cpp}", stan_file.name],
                  log, f"stanc on {program.name}")
             model_o = tmp / f"{program.name}.o"
             # g++ looks for the precompiled header in each include folder before the header itself
