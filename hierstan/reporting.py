@@ -297,6 +297,7 @@ def calibration(out: Path, families: list[str], *, sims: int = SBC_SIMS, engine:
                      "priors": ", ".join(f"{k}={v:g}" for k, v in (priors or {}).items()) or "defaults",
                      "simulations": len(fits), "failed": int(fits["status"].eq("failed").sum()),
                      "with divergences": int(fits["status"].eq("divergent").sum()),
+                     "with R-hat > 1.01": int(fits["max_rhat"].gt(1.01).sum()),
                      "with R-hat > 1.05": int(fits["max_rhat"].gt(1.05).sum()),
                      "median s per fit": round(float(fits["seconds"].median()), 1),
                      "parameters": len(tests), "bins": result.bins,

@@ -130,6 +130,7 @@ def sbc(
     draws: int = 250,
     warmup: int = 500,
     adapt_delta: float | None = None,
+    metric: str | None = None,
     folder: str | Path | None = None,
     client: Any = None,
     scheduler: str | None = None,
@@ -159,7 +160,7 @@ def sbc(
     seed
         Seeds every simulation and fit (a simulation's seeds depend on ``seed`` and its number
         alone, so a resumed or extended run gives the same draws).
-    engine, chains, draws, warmup, adapt_delta
+    engine, chains, draws, warmup, adapt_delta, metric
         As in ``fit``; every fit runs its chains in one thread.
     folder
         Where each fit's record is written as it arrives, and the tables and plot at the end;
@@ -190,12 +191,13 @@ def sbc(
     many_fits.build(prepared.program, engine, progress)
     arguments = {"family": chosen.name, "variant": variant, "priors": dict(priors) if priors else None,
                  "design": design, "simulator": simulator, "keep": keep, "engine": engine,
-                 "chains": chains, "draws": draws, "warmup": warmup, "adapt_delta": adapt_delta}
+                 "chains": chains, "draws": draws, "warmup": warmup, "adapt_delta": adapt_delta,
+                 "metric": metric}
     tasks = {f"sim_{i:05d}": {**arguments, "seeds": _seeds(seed, i)} for i in range(n_sims)}
     settings = {"what": "sbc", "family": chosen.name, "variant": variant, "priors": arguments["priors"],
                 "simulator": _describe(simulator), "keep": keep, "seed": seed, "engine": engine,
                 "chains": chains, "draws": draws, "warmup": warmup, "adapt_delta": adapt_delta,
-                "design_rows": len(design)}
+                "design_rows": len(design), **({"metric": metric} if metric else {})}
     records = many_fits.run(_simulate_and_fit, tasks, folder=folder, settings=settings, client=client,
                             scheduler=scheduler, workers=workers, progress=progress,
                             what=f"SBC {chosen.name}")
@@ -220,7 +222,8 @@ def _describe(simulator: Callable[..., Any]) -> str:
 
 def _simulate_and_fit(*, family: str, variant: str, priors: dict[str, Any] | None, design: pd.DataFrame,
                       simulator: Callable[..., Any], seeds: tuple[int, int], keep: int, engine: str,
-                      chains: int, draws: int, warmup: int, adapt_delta: float | None) -> dict[str, Any]:
+                      chains: int, draws: int, warmup: int, adapt_delta: float | None,
+                      metric: str | None = None) -> dict[str, Any]:
     """One simulation on a worker: draw, fit (single-threaded, quietly), rank every parameter."""
     from .models import get_family
 
@@ -229,7 +232,8 @@ def _simulate_and_fit(*, family: str, variant: str, priors: dict[str, Any] | Non
         warnings.simplefilter("always")
         idata = get_family(family).fit(frame, variant=variant, **({"priors": priors} if priors else {}),
                                        engine=engine, chains=chains, draws=draws, warmup=warmup,
-                                       seed=seeds[1], adapt_delta=adapt_delta, progress=False, threads=1)
+                                       seed=seeds[1], adapt_delta=adapt_delta, metric=metric,
+                                       progress=False, threads=1)
     ranks, variables = ranks_of(idata.posterior, truth, keep)
     divergences = int(idata.sample_stats["diverging"].sum())
     names = [n for n in truth if n in idata.posterior]
