@@ -127,6 +127,10 @@ def _run_stan(spec: Spec, prepared, compared: list[str]) -> dict[str, Any]:
     if short:
         return result
     stats = raw.sampler
+    # the warmup's gradients where the engine counts them (hierstan's warmup; not Stan's service)
+    counted = raw.warmup.get("gradients")
+    if counted is not None and np.all(counted >= 0):
+        result["warmup_gradients"] = int(counted.sum())
     return {**result, "sample_s": raw.seconds["sample"], "gradients": int(stats["n_leapfrog__"].sum()),
             "divergences": int(stats["divergent__"].sum()),
             "treedepth_hits": int((stats["treedepth__"] >= settings.max_treedepth).sum()),
@@ -151,7 +155,7 @@ def _run_pymc(spec: Spec, prepared, compared: list[str]) -> dict[str, Any]:
         if spec.mode == "build":
             return result
         idata = nutpie.sample(compiled, seed=spec.seed, cores=min(spec.chains, CORES),
-                              progress_bar=False, **common)
+                              progress_bar=False, save_warmup=True, **common)
         sample_s = time.perf_counter() - built
     else:
         with model:
@@ -161,10 +165,12 @@ def _run_pymc(spec: Spec, prepared, compared: list[str]) -> dict[str, Any]:
             return result
         with model:
             idata = pm.sample(random_seed=spec.seed, cores=min(spec.chains, CORES), progressbar=False,
-                              compute_convergence_checks=False, **common)
+                              compute_convergence_checks=False, discard_tuned_samples=False, **common)
         sample_s = float(idata.sample_stats.attrs["sampling_time"])
     stats = idata.sample_stats
     steps = stats["n_steps"]
+    if "warmup_sample_stats" in idata.groups():
+        result["warmup_gradients"] = int(idata.warmup_sample_stats["n_steps"].sum())
     return {**result, "sample_s": sample_s, "gradients": int(steps.sum()),
             "divergences": int(stats["diverging"].sum()),
             "treedepth_hits": int(stats["maxdepth_reached" if "maxdepth_reached" in stats
@@ -225,7 +231,9 @@ def _row(spec: Spec, result: dict[str, Any], rep: int, warmup_s: float | None) -
     if "error" in result:
         return {**row, "error": result["error"]}
     row.update({k: result.get(k) for k in ("build_s", "sample_s", "gradients", "divergences",
-                                           "treedepth_hits", "rhat_max", "ess_bulk_min", "peak_mib")})
+                                           "treedepth_hits", "rhat_max", "ess_bulk_min", "peak_mib",
+                                           "warmup_gradients")})
+    row["warmup_s"] = warmup_s
     if result.get("ess_bulk_min") is not None:
         row["ess_per_s"] = result["ess_bulk_min"] / result["sample_s"]
         # the sampler's efficiency apart from the engine's speed
@@ -420,7 +428,8 @@ def _markdown(frame: pd.DataFrame) -> str:
     return frame.to_markdown(index=False, floatfmt=".4g") + "\n"
 
 
-BENCH_COLUMNS = ["model", "engine", "build_cold_s", "build_s", "sample_s", "gradients", "us_per_gradient",
+BENCH_COLUMNS = ["model", "engine", "build_cold_s", "build_s", "sample_s", "warmup_s", "warmup_gradients",
+                 "gradients", "us_per_gradient",
                  "ess_bulk_min", "ess_per_s", "ess_per_1k_gradients", "divergences", "treedepth_hits",
                  "rhat_max", "max_z_vs_native", "peak_mib"]
 
