@@ -4,12 +4,13 @@ the same full log density (Jacobian and constants) and gradient, and at constrai
 same log density as sampling sees it (constants dropped: lp__), to 1e-10 relative, on the shipped
 data prepared by the families with every data flag the programs branch on."""
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from hierstan.engines import native_build
+from hierstan.engines import CmdStanEngine, native_build
 from hierstan.engines.native_engine import log_density, log_density_gradient
 from hierstan.models import get_family
 from hierstan.programs import Program, load_program
@@ -122,3 +123,27 @@ def test_same_log_density_and_gradient(programs):
         np.testing.assert_allclose(log_density(after, data, constrained),
                                    log_density(before, data, constrained), rtol=RTOL,
                                    err_msg=f"{name} {label} (constants dropped)")
+
+
+@pytest.mark.cmdstan
+@pytest.mark.skipif(not CmdStanEngine.available(), reason="CmdStan is not installed")
+def test_same_outputs_from_the_same_draws():
+    # the output computed from the draws: generated quantities of the old and the new Thai program
+    # from one set of draws, by CmdStan's standalone generated quantities (which copies the
+    # parameters and transformed parameters from the draws but recomputes alpha and beta for
+    # log_lik, pupil by pupil, and y_rep, same seed); with schools of both kinds, correlated.
+    # Exam's output code is unchanged text.
+    name = "thai_random_slope"
+    data = _flags(_thai("correlated_mixed"), "pointwise")
+    engine = CmdStanEngine()
+    before, _ = engine._model(Program(name, (REFERENCE / f"{name}_before.stan").read_text()), False)
+    after, _ = engine._model(load_program(name), False)
+    with warnings.catch_warnings(record=True):
+        fit = before.sample(data=data, chains=1, iter_warmup=30, iter_sampling=20, seed=3, sig_figs=18,
+                            show_progress=False)
+        outputs = [model.generate_quantities(data=data, previous_fit=fit, seed=5, sig_figs=18)
+                   for model in (before, after)]
+    old, new = (gq.stan_variables() for gq in outputs)
+    assert set(old) == set(new) >= {"alpha", "beta", "Omega", "log_lik", "y_rep"}
+    for variable in old:
+        np.testing.assert_allclose(new[variable], old[variable], rtol=RTOL, atol=1e-14, err_msg=variable)
