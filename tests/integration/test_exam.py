@@ -22,7 +22,9 @@ def _fit(data=None, **arguments):
 
 @pytest.fixture(scope="module")
 def fits():
-    return {v: _fit(variant=v) for v in exam.VARIANTS}
+    # bugs' Wishart prior mixes slower: over seeds 1-8 its max R-hat at 4 x 1000 draws spread
+    # from 1.004 to 1.024 (median 1.013) under either warmup, so it gets twice the draws
+    return {v: _fit(variant=v, draws=2000 if v == "bugs" else 1000) for v in exam.VARIANTS}
 
 
 def test_lkj_samples_cleanly_on_the_real_data(fits):
@@ -38,9 +40,14 @@ def test_lkj_samples_cleanly_on_the_real_data(fits):
 
 def test_covariance_prior_matters_little_for_the_fixed_effects(fits):
     report = hierstan.diagnose(fits["bugs"])
-    assert report.divergences == 0 and report.rhat_max <= 1.01, str(report)
+    # Omega[intercept, lrt] is weakly identified under the Wishart prior and mixes slowest (max
+    # R-hat 1.004-1.024 over seeds 1-8): the whole fit must not have failed, and the compared
+    # quantities must have mixed to the usual 1.01
+    assert report.divergences == 0 and report.rhat_max <= 1.05, str(report)
     lkj, bugs = (az.summary(fits[v], var_names=["beta", "gamma", "theta", "phi"], round_to="none")
                  for v in exam.VARIANTS)
+    rhat = max(lkj["r_hat"].max(), bugs["r_hat"].max())
+    assert rhat <= 1.01, rhat
     # 38 schools: the fixed effects move by well under their posterior sd between the priors
     # (seed 1: at most 0.31 sd, church_of_england, although tau[lrt] is ten times larger in bugs)
     allowed = 0.5 * np.maximum(lkj["sd"], bugs["sd"]) + 4 * np.hypot(lkj["mcse_mean"], bugs["mcse_mean"])
