@@ -25,6 +25,7 @@ from ..family import Family
 from ..formula import Design, evaluate, parse
 from ..parameterization import choose, combined, describe, group_regression
 from ..post_estimation import Prediction, draws_of
+from ..programs import data_file
 from ..stan_data import StanData
 from ..validation import numeric_column, prior_scales, require_frame, row_labels
 
@@ -45,8 +46,13 @@ PRIORS = {"intercept_scale": 2.5, "coef_scale": 2.5, "sd_scale": 1.0, "lkj_eta":
 OBSERVATION = "observation"
 
 
+# the default data are radon's (docs/models.md §2), with its varying-intercept-and-slope model
+DEFAULT_FORMULA = "log_radon ~ floor + (1 + floor | county)"
+
+
 def load_data() -> pd.DataFrame:
-    raise DataError("glmm has no shipped data: pass your DataFrame (data=...) and a formula")
+    """The default data: the radon houses (data/radon.csv), for :data:`DEFAULT_FORMULA`."""
+    return pd.read_csv(data_file("radon.csv"))
 
 
 def stan_data(
@@ -79,8 +85,11 @@ def stan_data(
     check_choice("glmm likelihood", likelihood, LIKELIHOODS)
     check_choice("parameterization", parameterization, PARAMETERIZATIONS)
     if data is None:
-        load_data()
-    df = require_frame(data, what)
+        df, formula = load_data(), DEFAULT_FORMULA if formula is None else formula
+    else:
+        df = require_frame(data, what)
+        if formula is None:
+            raise DataError(f"{what}: formula= is required with your data, e.g. 'y ~ x + (1 | g)'")
     design = parse(formula, df, what)
     y, n = _outcome(df, design, likelihood, trials, what)
     _refuse_degenerate(design, likelihood, what)
