@@ -13,7 +13,9 @@ cell of the likelihood: their count, mean and squared deviations (gaussian), the
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from functools import partial
+from typing import Any
 
 import arviz as az
 import numpy as np
@@ -25,6 +27,7 @@ from ..family import Family
 from ..formula import Design, evaluate, parse
 from ..parameterization import choose, combined, describe, group_regression
 from ..post_estimation import Prediction, draws_of
+from ..prior_draws import Seed, generator, lkj_corr, supported_variant
 from ..programs import data_file
 from ..stan_data import StanData
 from ..validation import numeric_column, prior_scales, require_frame, row_labels
@@ -93,14 +96,12 @@ def stan_data(
     design = parse(formula, df, what)
     y, n = _outcome(df, design, likelihood, trials, what)
     _refuse_degenerate(design, likelihood, what)
-    settings = prior_scales(PRIORS, priors)
+    settings, location, scale_y = _priors(priors, likelihood, y)
     intercept = "Intercept" in design.fixed
     X = design.X[:, 1:] if intercept else design.X
     x_mean = X.mean(axis=0) if intercept else np.zeros(X.shape[1])
     Z = np.column_stack([np.zeros((len(y), 0))] + [b.values for b in design.blocks])
     levels = np.column_stack([np.zeros((len(y), 0), int)] + [b.codes for b in design.blocks])
-    scale_y = float(np.std(y)) if likelihood == "gaussian" else 1.0
-    scale_y = scale_y or 1.0
     centered, choice = _centering(parameterization, design, likelihood, y, n)
     cells = _cells(likelihood, X - x_mean, design.offset, Z, levels, y, n)
     data_dict = {
@@ -111,7 +112,7 @@ def stan_data(
         "B": len(design.blocks), "J": [len(b.levels) for b in design.blocks],
         "P": [len(b.terms) for b in design.blocks], "Z": cells["Z"], "level": cells["level"] + 1,
         "centered": centered,
-        "intercept_location": float(np.mean(y)) if likelihood == "gaussian" else 0.0,
+        "intercept_location": location,
         "intercept_scale": settings["intercept_scale"] * scale_y,
         "coef_scale": settings["coef_scale"] * scale_y / _spread(X),
         "sd_scale": np.concatenate([settings["sd_scale"] * scale_y / _spread(b.values, ones=True)
@@ -136,6 +137,22 @@ def stan_data(
         regroup=partial(_regroup, design=design),
         predict=_predict,
     )
+
+
+def _priors(priors: dict[str, float] | None, likelihood: str,
+            y: np.ndarray) -> tuple[dict[str, float], float, float]:
+    """The prior multipliers, and the outcome's location and scale they apply to: by default
+    the data's mean and sd (gaussian) or 0 and 1; ``outcome_location`` and ``outcome_scale`` in
+    ``priors`` fix them (priors that must not move with the outcome: calibration)."""
+    given = dict(priors or {}) if isinstance(priors, Mapping) else priors
+    outcome = {}
+    if isinstance(given, dict):
+        outcome = {name: given.pop(name) for name in ("outcome_location", "outcome_scale") if name in given}
+    gaussian = likelihood == "gaussian"
+    fixed = prior_scales({"outcome_location": float(np.mean(y)) if gaussian else 0.0,
+                          "outcome_scale": (float(np.std(y)) or 1.0) if gaussian else 1.0},
+                         outcome, locations=("outcome_location",))
+    return prior_scales(PRIORS, given), fixed["outcome_location"], fixed["outcome_scale"]
 
 
 def _outcome(df: pd.DataFrame, design: Design, likelihood: str, trials: str | None,
@@ -296,6 +313,71 @@ def _labels(design: Design, df: pd.DataFrame, what: str) -> tuple[dict, dict]:
     return coords, dims
 
 
+def simulate_prior(data: pd.DataFrame | None = None, *, variant: str = "formula",
+                   formula: str | None = None, likelihood: str = "gaussian", trials: str | None = None,
+                   priors: dict[str, float] | None = None,
+                   seed: Seed = 0) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Parameters drawn from the program's prior at the design ``data`` (default: the shipped
+    data and formula), then the outcome from them: one draw of the joint model, for
+    simulation-based calibration. The autoscaled priors are those ``fit`` would use on ``data``;
+    calibration should fix ``outcome_location`` and ``outcome_scale`` in ``priors`` so that the
+    fits of the simulated outcomes keep the same priors. Returns the design with its outcome
+    replaced, and the truth under the posterior's names (b, sigma or phi, r_<f>, sd_<f>, corr_<f>)."""
+    supported_variant(FAMILY, variant, VARIANTS, VARIANTS)
+    frame = load_data() if data is None else require_frame(data, "glmm design").copy()
+    formula = DEFAULT_FORMULA if formula is None and data is None else formula
+    d = stan_data(frame, formula=formula, likelihood=likelihood, trials=trials, priors=priors,
+                  parameterization="noncentered").data
+    design = parse(formula, frame, "glmm design")
+    rng = generator(seed)
+    alpha = rng.normal(d["intercept_location"], d["intercept_scale"]) if d["has_intercept"] else 0.0
+    beta = rng.normal(0.0, d["coef_scale"])
+    b = np.concatenate([[alpha - d["X_mean"] @ beta] if d["has_intercept"] else [], beta])
+    eta = design.X @ b + design.offset
+    tau = rng.exponential(d["sd_scale"])
+    truth: dict[str, Any] = {"b": b}
+    at = 0
+    parts: dict[str, list] = {}
+    for block in design.blocks:
+        p = len(block.terms)
+        corr = lkj_corr(rng, d["lkj_eta"], p) if p > 1 else np.eye(1)
+        sd = tau[at:at + p]
+        effects = rng.multivariate_normal(np.zeros(p), corr * np.outer(sd, sd), len(block.levels),
+                                          method="cholesky")
+        eta = eta + (effects[block.codes] * block.values).sum(axis=1)
+        parts.setdefault(block.factor, []).append((effects, sd, corr))
+        at += p
+    for factor, found in parts.items():
+        truth[f"r_{factor}"] = np.concatenate([e for e, _, _ in found], axis=1)
+        truth[f"sd_{factor}"] = np.concatenate([s for _, s, _ in found])
+        if any(c.shape[0] > 1 for _, _, c in found):
+            truth[f"corr_{factor}"] = _block_diagonal([c for _, _, c in found])
+    y = design.y.copy()
+    if likelihood == "gaussian":
+        truth["sigma"] = rng.exponential(d["sigma_scale"])
+        y = rng.normal(eta, truth["sigma"])
+    elif likelihood in ("bernoulli", "binomial"):
+        n = frame[trials].to_numpy(int) if likelihood == "binomial" else np.ones(len(y), int)
+        y = rng.binomial(n, special.expit(eta))
+    elif likelihood == "poisson":
+        y = rng.poisson(np.exp(np.minimum(eta, 20)))
+    else:
+        truth["phi"] = rng.exponential(d["phi_scale"])
+        mean = np.exp(np.minimum(eta, 20))
+        y = rng.negative_binomial(truth["phi"], truth["phi"] / (truth["phi"] + mean))
+    frame[design.response] = y
+    return frame, {name: np.asarray(value, dtype=float) for name, value in truth.items()}
+
+
+def _block_diagonal(blocks: list[np.ndarray]) -> np.ndarray:
+    size = sum(b.shape[0] for b in blocks)
+    out, at = np.zeros((size, size)), 0
+    for block in blocks:
+        out[at:at + len(block), at:at + len(block)] = block
+        at += len(block)
+    return out
+
+
 def _predict(idata: az.InferenceData, newdata: pd.DataFrame, rng: np.random.Generator) -> Prediction:
     """The linear predictor of new rows from the fixed effects, the offset and each grouping
     factor's effects (a level the fit has not seen gets, draw by draw, effects drawn from the
@@ -391,4 +473,4 @@ def _regroup(variables: dict[str, np.ndarray], design: Design) -> dict[str, np.n
 
 family = Family(name=FAMILY, description=DESCRIPTION, prepare=stan_data, load_data=load_data,
                 variants=VARIANTS, columns={}, priors=PRIORS,
-                parameterizations=PARAMETERIZATIONS, predict=_predict)
+                parameterizations=PARAMETERIZATIONS, simulate_prior=simulate_prior, predict=_predict)
