@@ -474,3 +474,4 @@ def _regroup(variables: dict[str, np.ndarray], design: Design) -> dict[str, np.n
 family = Family(name=FAMILY, description=DESCRIPTION, prepare=stan_data, load_data=load_data,
                 variants=VARIANTS, columns={}, priors=PRIORS,
                 parameterizations=PARAMETERIZATIONS, simulate_prior=simulate_prior, predict=_predict)
+fit = family.fit
