@@ -61,6 +61,7 @@ def load_data() -> pd.DataFrame:
 def stan_data(
     data: pd.DataFrame | None = None,
     *,
+    variant: str = "formula",
     formula: str | None = None,
     likelihood: str = "gaussian",
     trials: str | None = None,
@@ -71,6 +72,8 @@ def stan_data(
 
     Parameters
     ----------
+    variant
+        ``"formula"``, the one variant: the formula says the rest.
     formula
         lme4 syntax (:mod:`hierstan.formula`): ``y ~ x + C(p) + (1 + x | g) + (1 | g:h) + offset(o)``.
     likelihood
@@ -85,14 +88,11 @@ def stan_data(
         Overrides of :data:`PRIORS`.
     """
     what = "glmm data"
+    check_choice("glmm variant", variant, VARIANTS)
     check_choice("glmm likelihood", likelihood, LIKELIHOODS)
     check_choice("parameterization", parameterization, PARAMETERIZATIONS)
-    if data is None:
-        df, formula = load_data(), DEFAULT_FORMULA if formula is None else formula
-    else:
-        df = require_frame(data, what)
-        if formula is None:
-            raise DataError(f"{what}: formula= is required with your data, e.g. 'y ~ x + (1 | g)'")
+    df = load_data() if data is None else require_frame(data, what)
+    formula = _default_formula(df, what) if formula is None else formula
     design = parse(formula, df, what)
     y, n = _outcome(df, design, likelihood, trials, what)
     _refuse_degenerate(design, likelihood, what)
@@ -137,6 +137,15 @@ def stan_data(
         regroup=partial(_regroup, design=design),
         predict=_predict,
     )
+
+
+def _default_formula(df: pd.DataFrame, what: str) -> str:
+    """:data:`DEFAULT_FORMULA` where the data have its columns (the shipped data, or a design
+    made from them), else the request for a formula."""
+    if {"log_radon", "floor", "county"} <= set(df.columns):
+        return DEFAULT_FORMULA
+    raise DataError(f"{what}: give a formula (formula='y ~ x + (1 | g)'); the default, "
+                    f"{DEFAULT_FORMULA!r}, is for the shipped radon data")
 
 
 def _priors(priors: dict[str, float] | None, likelihood: str,
@@ -325,7 +334,7 @@ def simulate_prior(data: pd.DataFrame | None = None, *, variant: str = "formula"
     replaced, and the truth under the posterior's names (b, sigma or phi, r_<f>, sd_<f>, corr_<f>)."""
     supported_variant(FAMILY, variant, VARIANTS, VARIANTS)
     frame = load_data() if data is None else require_frame(data, "glmm design").copy()
-    formula = DEFAULT_FORMULA if formula is None and data is None else formula
+    formula = _default_formula(frame, "glmm design") if formula is None else formula
     d = stan_data(frame, formula=formula, likelihood=likelihood, trials=trials, priors=priors,
                   parameterization="noncentered").data
     design = parse(formula, frame, "glmm design")
@@ -366,7 +375,9 @@ def simulate_prior(data: pd.DataFrame | None = None, *, variant: str = "formula"
         mean = np.exp(np.minimum(eta, 20))
         y = rng.negative_binomial(truth["phi"], truth["phi"] / (truth["phi"] + mean))
     frame[design.response] = y
-    return frame, {name: np.asarray(value, dtype=float) for name, value in truth.items()}
+    # in the posterior's order (:func:`_regroup`)
+    order = ["b", "sigma", "phi"] + [f"{kind}_{f}" for f in parts for kind in ("r", "sd", "corr")]
+    return frame, {name: np.asarray(truth[name], dtype=float) for name in order if name in truth}
 
 
 def _block_diagonal(blocks: list[np.ndarray]) -> np.ndarray:
