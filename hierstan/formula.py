@@ -77,7 +77,11 @@ def parse(formula: object, df: pd.DataFrame, what: str) -> Design:
     used = list(dict.fromkeys([response, *_variables(tree.right)]))
     require_columns(df, used, what)
     groupings = _groupings(tree.right, [])
-    _refuse_missing(df, used, what)
+    factors = {name for grouping in groupings for name in _variables(grouping.expression.right)}
+    if response in _variables(tree.right):
+        raise DataError(f"{what}: column {response!r} is the outcome and a term of formula {formula!r}; "
+                        "the roles must be distinct columns")
+    _check_columns(df, used, factors | _wrapped(tree.right), what)
     try:
         dm = design_matrices(formula, df, na_action="error", extra_namespace=FUNCTIONS)
     except DataError:
@@ -186,10 +190,17 @@ def _groupings(node, found: list) -> list:
     return found
 
 
-def _refuse_missing(df: pd.DataFrame, columns: list[str], what: str) -> None:
-    # formulae would drop such rows silently; a fit of fewer rows than given is a wrong answer
+def _check_columns(df: pd.DataFrame, columns: list[str], labels: set[str], what: str) -> None:
+    """Grouping factors and columns under C() are labels (none missing: formulae would drop such
+    rows silently); a column of text is categories; every other column must be real numbers
+    (hierstan.validation's rules: no booleans, dates or values above 1e12, named by row)."""
     for column in columns:
-        label_column(df, column, what)
+        values = label_column(df, column, what)
+        if column in labels:
+            group_codes(df, column, what)  # labels that coincide as text (1 and "1") are refused
+            continue
+        if not (isinstance(values.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(values)):
+            numeric_column(df, column, what)
 
 
 def _fixed(dm, rows: int) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:

@@ -21,6 +21,14 @@ functions {
     }
     return L;
   }
+  // each cell's linear predictor
+  vector linear_predictor(vector offsets, matrix X, vector beta, vector alpha, matrix Z, vector u,
+                          array[,] int effect_of) {
+    vector[rows(X)] eta = offsets + X * beta;
+    if (size(alpha) > 0) eta += alpha[1];
+    for (q in 1:cols(Z)) eta += Z[:, q] .* u[effect_of[q]];
+    return eta;
+  }
   // log |d L / d cpc|: each entry right of a row's first scales its partial correlation by the
   // square root of what the row's earlier entries leave
   real cholesky_corr_log_jacobian(matrix L) {
@@ -71,6 +79,13 @@ data {
   real<lower=0> sigma_scale;
   real<lower=0> phi_scale;
   int<lower=0, upper=1> prior_only;
+  // pointwise output (log_lik, y_rep per row of the data: R rows, each in its cell)
+  int<lower=0, upper=1> pointwise;
+  int<lower=0> R;
+  array[R] int<lower=1, upper=N> row_cell;
+  vector[likelihood == 1 ? R : 0] y_row;
+  array[likelihood == 1 ? 0 : R] int<lower=0> y_row_count;
+  array[likelihood == 2 || likelihood == 3 ? R : 0] int<lower=0> row_trials;
 }
 transformed data {
   int Q = sum(P);
@@ -180,9 +195,7 @@ model {
     }
   }
   if (!prior_only) {
-    vector[N] eta = offsets + X * beta;
-    if (has_intercept) eta += alpha[1];
-    for (q in 1:Q) eta += Z[:, q] .* u[effect_of[q]];
+    vector[N] eta = linear_predictor(offsets, X, beta, alpha, Z, u, effect_of);
     if (likelihood == 1) {
       // sum over rows of normal(y | eta, sigma), from each cell's count, mean and squared deviations
       target += -0.5 * (total_ss + dot_product(weight, square(y_mean - eta))) / square(sigma[1])
@@ -201,6 +214,27 @@ generated quantities {
   vector[has_intercept + K] b;
   // each block's correlations, lower triangle row by row
   vector[n_cpc] cor;
+  vector[pointwise ? R : 0] log_lik;
+  vector[pointwise ? R : 0] y_rep;
+  if (pointwise) {
+    vector[N] eta = linear_predictor(offsets, X, beta, alpha, Z, u, effect_of);
+    vector[R] e = eta[row_cell];
+    for (r in 1:R) {
+      if (likelihood == 1) {
+        log_lik[r] = normal_lpdf(y_row[r] | e[r], sigma[1]);
+        y_rep[r] = normal_rng(e[r], sigma[1]);
+      } else if (likelihood <= 3) {
+        log_lik[r] = binomial_logit_lpmf(y_row_count[r] | row_trials[r], e[r]);
+        y_rep[r] = binomial_rng(row_trials[r], inv_logit(e[r]));
+      } else if (likelihood == 4) {
+        log_lik[r] = poisson_log_lpmf(y_row_count[r] | e[r]);
+        y_rep[r] = poisson_log_rng(e[r]);
+      } else {
+        log_lik[r] = neg_binomial_2_log_lpmf(y_row_count[r] | e[r], phi[1]);
+        y_rep[r] = neg_binomial_2_log_rng(e[r], phi[1]);
+      }
+    }
+  }
   if (has_intercept) b[1] = alpha[1] - dot_product(X_mean, beta);
   b[(has_intercept + 1):(has_intercept + K)] = beta;
   for (c in 1:B) {

@@ -119,8 +119,16 @@ def stan_data(
                                     for b in design.blocks]) if design.blocks else np.zeros(0),
         "lkj_eta": settings["lkj_eta"], "sigma_scale": settings["sigma_scale"] * scale_y,
         "phi_scale": settings["phi_scale"], "prior_only": 0,
+        # the rows, for the program's pointwise output (pointwise = 1 checks predict's numpy)
+        "pointwise": 0, "R": len(y), "row_cell": cells["row_cell"],
+        "y_row": y if likelihood == "gaussian" else np.zeros(0),
+        "y_row_count": np.zeros(0, int) if likelihood == "gaussian" else y.round().astype(int),
+        "row_trials": n.round().astype(int) if likelihood in ("bernoulli", "binomial") else np.zeros(0, int),
     }
     coords, dims = _labels(design, df, what)
+    # each row's level of every factor, 0-based, as the families keep their group index
+    index = {f"{b.factor}_index": b.codes for b in {b.factor: b for b in design.blocks}.values()}
+    dims.update({name: [OBSERVATION] for name in index})
     return StanData(
         program="glmm",
         data=data_dict,
@@ -128,7 +136,10 @@ def stan_data(
         observed=y,
         coords=coords,
         dims=dims,
+        constant=index,
         attrs={"family": FAMILY, "variant": "formula", "formula": design.formula,
+               "group_dim": design.factors[0] if design.factors else None,
+               "group_index": f"{design.factors[0]}_index" if design.factors else None,
                "likelihood": likelihood, "categories": json.dumps(design.categories, default=str),
                "parameterization": parameterization, "parameterization_choice": choice,
                **({"column_trials": trials} if trials else {})},
@@ -207,8 +218,8 @@ def _refuse_degenerate(design: Design, likelihood: str, what: str) -> None:
         rank += 1
     for block in design.blocks:
         if len(block.levels) < 2:
-            raise DataError(f"{what}: grouping factor {block.factor!r} has one level "
-                            f"({block.levels[0]}); a spread between levels needs two at least")
+            raise DataError(f"{what}: grouping factor {block.factor!r} must hold at least 2 levels to "
+                            f"estimate the spread between them, got 1 ({block.levels[0]})")
         if likelihood == "gaussian" and len(block.levels) == len(design.y):
             raise DataError(f"{what}: grouping factor {block.factor!r} has a level per row; with a "
                             "gaussian outcome its effects cannot be told from the residual")
@@ -233,7 +244,7 @@ def _cells(likelihood: str, X, offset, Z, levels, y, n) -> dict[str, np.ndarray]
     weight = np.bincount(inverse, minlength=cells).astype(float)
     out = {"X": X[first], "offset": offset[first], "Z": Z[first], "level": levels[first],
            "weight": weight, "y_mean": np.zeros(0), "y_ss": np.zeros(0),
-           "y_count": np.zeros(0, int), "trials": np.zeros(0, int)}
+           "y_count": np.zeros(0, int), "trials": np.zeros(0, int), "row_cell": inverse + 1}
     if likelihood == "gaussian":
         mean = np.bincount(inverse, weights=y, minlength=cells) / weight
         out["y_mean"] = mean

@@ -58,7 +58,7 @@ def test_offset_is_kept_apart_from_the_fixed_effects():
     ("y ~ x +", "gaussian", "does not parse"),
     ("y ~ x + frobnicate(x)", "gaussian", "calls 'frobnicate'"),
     ("y ~ scale(x) + (1 | g)", "gaussian", "calls 'scale'"),
-    ("y ~ x + (1 | k)", "gaussian", "'k' has one level"),
+    ("y ~ x + (1 | k)", "gaussian", "'k' must hold at least 2 levels"),
     ("y ~ x + c + (1 | g)", "gaussian", "'c' is constant"),
     ("y ~ x + x2 + (1 | g)", "gaussian", "'x2' is a linear combination"),
     ("y ~ x + (1 | row)", "gaussian", "a level per row"),
