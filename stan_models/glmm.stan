@@ -6,6 +6,11 @@ functions {
   // The Cholesky factor of a correlation matrix from its canonical partial correlations, row by
   // row below the diagonal (Stan's own transform of cholesky_factor_corr, written out so that
   // blocks of different sizes share one parameter vector).
+  // block b's canonical partial correlations (none for a block of one term)
+  vector block_cpc(vector cpc, int start, int P) {
+    if (P == 1) return rep_vector(0, 0);
+    return segment(cpc, start, (P * (P - 1)) %/% 2);
+  }
   matrix cholesky_corr(vector cpc, int P) {
     matrix[P, P] L = rep_matrix(0, P, P);
     int k = 1;
@@ -20,6 +25,14 @@ functions {
       L[i, i] = sqrt(remaining);
     }
     return L;
+  }
+  // the fixed effects of a block's terms (0 for a term without one)
+  row_vector fixed_of_terms(vector b, array[] int term_fixed, int start, int P) {
+    row_vector[P] m = rep_row_vector(0, P);
+    for (t in 1:P) {
+      if (term_fixed[start + t - 1] > 0) m[t] = b[term_fixed[start + t - 1]];
+    }
+    return m;
   }
   // each cell's linear predictor
   vector linear_predictor(vector offsets, matrix X, vector beta, vector alpha, matrix Z, vector u,
@@ -66,8 +79,10 @@ data {
   array[B] int<lower=1> P;
   matrix[N, sum(P)] Z;
   array[N, B] int<lower=1> level;
-  // 1: the level's effects are sampled themselves, 0: as standardised deviates
+  // 1: the level's coefficients are sampled themselves (its effects plus the fixed effect of the
+  // same column, term_fixed, where there is one: hierarchical centering), 0: standardised deviates
   array[sum(J)] int<lower=0, upper=1> centered;
+  array[sum(P)] int<lower=0, upper=has_intercept + K> term_fixed;
   // priors (docs/models.md §7): normal intercept and coefficients, exponential sds with means
   // sd_scale, LKJ(lkj_eta) correlations, exponential residual sd (gaussian) and reciprocal
   // dispersion (negative binomial)
@@ -102,7 +117,7 @@ transformed data {
     start_t[b] = b == 1 ? 1 : start_t[b - 1] + P[b - 1];
     start_l[b] = b == 1 ? 1 : start_l[b - 1] + J[b - 1];
     n_effects += J[b] * P[b];
-    n_cpc += P[b] * (P[b] - 1) %/% 2;
+    n_cpc += (P[b] * (P[b] - 1)) %/% 2;
   }
   // each cell's effect for column q of Z, as a position in the effects
   array[Q, N] int effect_of;
@@ -151,17 +166,23 @@ parameters {
   vector<lower=0>[likelihood == 5 ? 1 : 0] phi;
 }
 transformed parameters {
+  // the fixed effects on the data's scale: the intercept at X = 0
+  vector[has_intercept + K] b;
   // every level's effects, laid out as z
   vector[n_effects] u;
-  for (b in 1:B) {
-    int p = P[b];
-    int j = J[b];
-    matrix[p, p] L = cholesky_corr(segment(cpc, start_c[b], p * (p - 1) %/% 2), p);
-    matrix[j, p] zb = to_matrix(segment(z, start_u[b], j * p), p, j)';
-    // a non-centered level's effects: diag(tau) L times its deviates
-    matrix[j, p] nc = zb * diag_pre_multiply(segment(tau, start_t[b], p), L)';
-    vector[j] wc = segment(w_c, start_l[b], j);
-    u[start_u[b]:(start_u[b] + j * p - 1)] = to_vector((diag_pre_multiply(wc, zb) + diag_pre_multiply(1 - wc, nc))');
+  if (has_intercept) b[1] = alpha[1] - dot_product(X_mean, beta);
+  b[(has_intercept + 1):(has_intercept + K)] = beta;
+  for (c in 1:B) {
+    int p = P[c];
+    int j = J[c];
+    matrix[p, p] L = cholesky_corr(block_cpc(cpc, start_c[c], p), p);
+    matrix[j, p] zb = to_matrix(segment(z, start_u[c], j * p), p, j)';
+    // a non-centered level's effects: diag(tau) L times its deviates; a centered level's: its
+    // coefficients less the fixed effects
+    matrix[j, p] nc = zb * diag_pre_multiply(segment(tau, start_t[c], p), L)';
+    matrix[j, p] ce = zb - rep_matrix(fixed_of_terms(b, term_fixed, start_t[c], p), j);
+    vector[j] wc = segment(w_c, start_l[c], j);
+    u[start_u[c]:(start_u[c] + j * p - 1)] = to_vector((diag_pre_multiply(wc, ce) + diag_pre_multiply(1 - wc, nc))');
   }
 }
 model {
@@ -171,22 +192,23 @@ model {
   sigma ~ exponential(inv(sigma_scale));
   phi ~ exponential(inv(phi_scale));
   z[nc_pos] ~ std_normal();
-  for (b in 1:B) {
-    int p = P[b];
-    matrix[p, p] L = cholesky_corr(segment(cpc, start_c[b], p * (p - 1) %/% 2), p);
+  for (c in 1:B) {
+    int p = P[c];
+    matrix[p, p] L = cholesky_corr(block_cpc(cpc, start_c[c], p), p);
     if (p > 1) {
       target += lkj_corr_cholesky_lpdf(L | lkj_eta) + cholesky_corr_log_jacobian(L);
     }
     // centered levels: multi_normal_cholesky(0, diag(tau) L), constants dropped
     int n_c = 0;
-    for (j in 1:J[b]) n_c += centered[start_l[b] + j - 1];
+    for (j in 1:J[c]) n_c += centered[start_l[c] + j - 1];
     if (n_c > 0) {
-      matrix[p, p] scale_L = diag_pre_multiply(segment(tau, start_t[b], p), L);
+      matrix[p, p] scale_L = diag_pre_multiply(segment(tau, start_t[c], p), L);
+      vector[p] m = fixed_of_terms(b, term_fixed, start_t[c], p)';
       matrix[p, n_c] effects;
       int k = 1;
-      for (j in 1:J[b]) {
-        if (centered[start_l[b] + j - 1]) {
-          effects[:, k] = segment(z, start_u[b] + (j - 1) * p, p);
+      for (j in 1:J[c]) {
+        if (centered[start_l[c] + j - 1]) {
+          effects[:, k] = segment(z, start_u[c] + (j - 1) * p, p) - m;
           k += 1;
         }
       }
@@ -210,8 +232,6 @@ model {
   }
 }
 generated quantities {
-  // the fixed effects on the data's scale: the intercept at X = 0
-  vector[has_intercept + K] b;
   // each block's correlations, lower triangle row by row
   vector[n_cpc] cor;
   vector[pointwise ? R : 0] log_lik;
@@ -235,12 +255,10 @@ generated quantities {
       }
     }
   }
-  if (has_intercept) b[1] = alpha[1] - dot_product(X_mean, beta);
-  b[(has_intercept + 1):(has_intercept + K)] = beta;
   for (c in 1:B) {
     int p = P[c];
     if (p > 1) {
-      matrix[p, p] L = cholesky_corr(segment(cpc, start_c[c], p * (p - 1) %/% 2), p);
+      matrix[p, p] L = cholesky_corr(block_cpc(cpc, start_c[c], p), p);
       matrix[p, p] Omega = multiply_lower_tri_self_transpose(L);
       int k = start_c[c];
       for (i in 2:p) {

@@ -112,6 +112,7 @@ def stan_data(
         "B": len(design.blocks), "J": [len(b.levels) for b in design.blocks],
         "P": [len(b.terms) for b in design.blocks], "Z": cells["Z"], "level": cells["level"] + 1,
         "centered": centered,
+        "term_fixed": _term_fixed(design),
         "intercept_location": location,
         "intercept_scale": settings["intercept_scale"] * scale_y,
         "coef_scale": settings["coef_scale"] * scale_y / _spread(X),
@@ -148,6 +149,19 @@ def stan_data(
         regroup=partial(_regroup, design=design),
         predict=_predict,
     )
+
+
+def _term_fixed(design: Design) -> list[int]:
+    """For each block's term, the fixed effect (1-based in b) its centered levels are centered on:
+    the fixed effect of the same column, in the first block that has the term only (centering
+    two crossed factors' levels on one intercept leaves their sum free but for the prior)."""
+    taken: set[str] = set()
+    found = []
+    for block in design.blocks:
+        for term in block.terms:
+            found.append(design.fixed.index(term) + 1 if term in design.fixed and term not in taken else 0)
+            taken.add(term)
+    return found
 
 
 def _default_formula(df: pd.DataFrame, what: str) -> str:
@@ -465,8 +479,10 @@ def _regroup(variables: dict[str, np.ndarray], design: Design) -> dict[str, np.n
     for name in ("sigma", "phi"):
         if variables.get(name) is not None and variables[name].shape[-1]:
             out[name] = variables[name][..., 0]
-    u, tau, cor = variables["u"], variables["tau"], variables["cor"]
+    u, tau = variables["u"], variables["tau"]
     lead = u.shape[:2]
+    # a size-0 output (no correlated block) is left out by the engines
+    cor = variables.get("cor", np.zeros((*lead, 0)))
     start_u = start_t = start_c = 0
     by_factor: dict[str, list] = {}
     for block in design.blocks:
