@@ -100,3 +100,37 @@ def test_a_three_term_blocks_correlations_have_the_lkj_marginals():
         error = float(squared.std()) / np.sqrt(ess)
         mean = float(squared.mean())
         assert abs(mean - expected) < 4 * error, (i, j, mean, expected, error)
+
+
+def one_factor(likelihood, seed=5, groups=40, rows=2000):
+    rng = np.random.default_rng(seed)
+    g = rng.integers(0, groups, rows)
+    x = rng.normal(size=rows)
+    if likelihood == "poisson":
+        y = rng.poisson(np.exp(0.5 + 0.3 * x + rng.normal(0, 0.5, groups)[g]))
+    else:
+        y = rng.binomial(1, 1 / (1 + np.exp(-(-0.4 + 0.8 * x + rng.normal(0, 0.8, groups)[g]))))
+    return pd.DataFrame({"y": y, "x": x, "g": [f"g{j}" for j in g]})
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "poisson"])
+def test_one_factor_count_and_binary_models_agree_with_quadrature(likelihood):
+    from reference.glmm_quadrature import random_intercept_logit_mle
+    from reference.poisson_quadrature import random_intercept_poisson_mle
+
+    df = one_factor(likelihood)
+    idata = glmm.fit(df, formula="y ~ x + (1 | g)", likelihood=likelihood, seed=4, **SHORT)
+    report = hierstan.diagnose(idata)
+    assert report.divergences == 0 and report.rhat_max <= 1.01, str(report)
+    X = np.column_stack([np.ones(len(df)), df["x"]])
+    y = df["y"].to_numpy(float)
+    if likelihood == "poisson":
+        ml = random_intercept_poisson_mle(y, X, df["g"].to_numpy())
+        sd = ml["sigma"]
+    else:
+        ml = random_intercept_logit_mle(y, X, df["g"].to_numpy())
+        sd = np.sqrt(ml["sigma2"])
+    post = idata.posterior
+    within_one_sd(post["b"].sel(coef="Intercept"), ml["beta"][0])
+    within_one_sd(post["b"].sel(coef="x"), ml["beta"][1])
+    within_one_sd(post["sd_g"].sel(g_term="Intercept"), sd)
