@@ -20,7 +20,7 @@ from .errors import (
 )
 from .fitting import sample
 from .kfold import kfold
-from .models import FAMILIES, eight_schools, exam, get_family, mathtest, multigroup, radon, thai
+from .models import FAMILIES, eight_schools, exam, get_family, glmm, mathtest, multigroup, radon, thai
 from .post_estimation import group_table, predict
 from .sbc import sbc
 
@@ -32,6 +32,6 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 __all__ = [
     "FAMILIES", "CacheError", "DataError", "DataWarning", "DiagnosticReport", "EngineUnavailableError",
     "HierstanError", "HierstanWarning", "SamplingError", "UnknownNameError", "available_engines", "diagnose",
-    "eight_schools", "exam", "get_engine", "get_family", "group_table", "mathtest", "multigroup", "predict",
-    "kfold", "radon", "sample", "sbc", "thai",
+    "eight_schools", "exam", "get_engine", "get_family", "glmm", "group_table", "mathtest", "multigroup",
+    "predict", "kfold", "radon", "sample", "sbc", "thai",
 ]

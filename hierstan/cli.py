@@ -212,7 +212,9 @@ def _fit(args: argparse.Namespace) -> None:
     data = _read_data(args.data) if args.data else None
     options = {name: value for name, value in (("variant", args.variant),
                                                ("parameterization", args.parameterization),
-                                               ("outcome", args.outcome), ("group", args.group))
+                                               ("outcome", args.outcome), ("group", args.group),
+                                               ("formula", args.formula), ("likelihood", args.likelihood),
+                                               ("trials", args.trials))
                if value is not None}
     options.update(_pairs(args.column, "--column"))
     priors = _pairs(args.prior, "--prior", float)
@@ -323,6 +325,10 @@ def parser() -> argparse.ArgumentParser:
                           "noncentered, where the family offers them")
     fit.add_argument("--outcome", help="column of the outcome (default: the family's)")
     fit.add_argument("--group", help="column of the group labels (default: the family's)")
+    fit.add_argument("--formula", help="glmm: an lme4 formula, e.g. 'y ~ x + (1 + x | g)'")
+    fit.add_argument("--likelihood", help="glmm: gaussian (default), bernoulli, binomial, poisson or "
+                                          "negative_binomial")
+    fit.add_argument("--trials", help="glmm, binomial: the column of trials")
     fit.add_argument("--column", action="append", metavar="ROLE=NAME",
                      help="another column argument of the family, e.g. predictor=storey (repeatable)")
     fit.add_argument("--prior", action="append", metavar="NAME=VALUE",

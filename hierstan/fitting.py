@@ -104,7 +104,7 @@ def sample(
     )
     idata = to_inference_data(stan_data, settings, posterior, prior_draws)
     if stan_data.rows is not None and "log_likelihood" not in idata.groups():
-        add_pointwise(idata, stan_data.rows, seed=settings.seed)
+        add_pointwise(idata, stan_data.rows, seed=settings.seed, predict=stan_data.predict)
     diagnose(idata).warn()
     return idata
 

@@ -31,8 +31,9 @@ def _sample_stats(raw: RawDraws) -> dict[str, np.ndarray]:
     return stats
 
 
-def _parameters(raw: RawDraws) -> dict[str, np.ndarray]:
-    return {name: values for name, values in raw.variables.items() if name not in GENERATED}
+def _parameters(raw: RawDraws, stan_data: StanData) -> dict[str, np.ndarray]:
+    variables = {name: values for name, values in raw.variables.items() if name not in GENERATED}
+    return stan_data.regroup(variables) if stan_data.regroup else variables
 
 
 def _pointwise(raw: RawDraws, name: str, outcome: str) -> dict[str, np.ndarray]:
@@ -55,7 +56,7 @@ def to_inference_data(
     """Labelled InferenceData from the draws of ``stan_data``'s program."""
     outcome = stan_data.outcome
     groups: dict[str, Any] = {
-        "posterior": _parameters(posterior),
+        "posterior": _parameters(posterior, stan_data),
         "sample_stats": _sample_stats(posterior),
         "log_likelihood": _pointwise(posterior, "log_lik", outcome),
         "posterior_predictive": _pointwise(posterior, "y_rep", outcome),
@@ -63,7 +64,7 @@ def to_inference_data(
         "constant_data": stan_data.constant,
     }
     if prior is not None:
-        groups["prior"] = _parameters(prior)
+        groups["prior"] = _parameters(prior, stan_data)
         groups["sample_stats_prior"] = _sample_stats(prior)
         groups["prior_predictive"] = _pointwise(prior, "y_rep", outcome)
     groups = {name: group for name, group in groups.items() if group}

@@ -143,14 +143,17 @@ def predict(idata: az.InferenceData, newdata: pd.DataFrame, *, scale: str = "out
                         name=f"{outcome_name(idata)}_{scale}")
 
 
-def add_pointwise(idata: az.InferenceData, rows: pd.DataFrame, *, seed: int | None = None) -> None:
+def add_pointwise(idata: az.InferenceData, rows: pd.DataFrame, *, seed: int | None = None,
+                  predict: Callable[..., Prediction] | None = None) -> None:
     """Add the pointwise log-likelihood and replicated outcomes of the fitted ``rows`` (the
     log_likelihood, posterior_predictive and, with prior draws, prior_predictive groups),
-    computed from the draws in numpy with the family's predict: cheaper than a program writing
-    them (CmdStan writes each value as text), and the same values (tests compare them)."""
-    from .models import get_family
+    computed from the draws in numpy with ``predict`` (default: the family's): cheaper than a
+    program writing them (CmdStan writes each value as text), and the same values (tests compare
+    them)."""
+    if predict is None:
+        from .models import get_family
 
-    family = get_family(str(idata.posterior.attrs["family"]))
+        predict = get_family(str(idata.posterior.attrs["family"])).predict
     outcome = outcome_name(idata)
     observed = idata.observed_data[outcome]
     rng = np.random.default_rng(seed)
@@ -163,13 +166,13 @@ def add_pointwise(idata: az.InferenceData, rows: pd.DataFrame, *, seed: int | No
         return xr.Dataset({outcome: array})
 
     groups = {}
-    posterior = family.predict(idata, rows, rng)
+    posterior = predict(idata, rows, rng)
     groups["log_likelihood"] = per_row(posterior.log_density(observed.values, posterior.linear),
                                        idata.posterior)
     groups["posterior_predictive"] = per_row(posterior.draw(rng, posterior.linear), idata.posterior)
     if "prior" in idata.groups():
         draws = idata.prior.assign_attrs(idata.posterior.attrs)
-        prior = family.predict(az.InferenceData(posterior=draws), rows, rng)
+        prior = predict(az.InferenceData(posterior=draws), rows, rng)
         groups["prior_predictive"] = per_row(prior.draw(rng, prior.linear), idata.prior)
     idata.add_groups(groups)
 

@@ -122,6 +122,7 @@ def sbc(
     n_sims: int = 100,
     data: pd.DataFrame | None = None,
     priors: Mapping[str, Any] | None = None,
+    options: Mapping[str, Any] | None = None,
     simulator: Callable[..., tuple[pd.DataFrame, dict[str, Any]]] | None = None,
     keep: int = 99,
     seed: int = 0,
@@ -150,6 +151,9 @@ def sbc(
         replaced): default the shipped data. Smaller designs make cheaper fits.
     priors
         The prior values, as ``fit`` takes them: used both to simulate and to fit.
+    options
+        The family's other data arguments, used both to simulate and to fit (glmm: ``formula``,
+        ``likelihood``, ``trials``).
     simulator
         ``simulator(data, seed=...) -> (frame, truth)`` instead of the family's
         ``simulate_prior`` with ``variant`` and ``priors``; e.g. a deliberately wrong one, to see
@@ -182,22 +186,24 @@ def sbc(
         if chosen.simulate_prior is None:
             raise HierstanError(f"{chosen.name} has no simulate_prior to draw data from its prior")
         simulator = functools.partial(chosen.simulate_prior, variant=variant,
-                                      priors=dict(priors) if priors else None)
+                                      priors=dict(priors) if priors else None, **dict(options or {}))
     design = chosen.load_data() if data is None else data.copy()
     # fail here, before the fan-out, on a design or prior the family refuses, and build the
     # program once so that the workers only load it
     example, _ = simulator(design, seed=_seeds(seed, 0)[0])
-    prepared = chosen.prepare(example, variant=variant, **({"priors": dict(priors)} if priors else {}))
+    prepared = chosen.prepare(example, variant=variant, **({"priors": dict(priors)} if priors else {}),
+                              **dict(options or {}))
     many_fits.build(prepared.program, engine, progress)
     arguments = {"family": chosen.name, "variant": variant, "priors": dict(priors) if priors else None,
                  "design": design, "simulator": simulator, "keep": keep, "engine": engine,
                  "chains": chains, "draws": draws, "warmup": warmup, "adapt_delta": adapt_delta,
-                 "metric": metric}
+                 "metric": metric, "options": dict(options or {})}
     tasks = {f"sim_{i:05d}": {**arguments, "seeds": _seeds(seed, i)} for i in range(n_sims)}
     settings = {"what": "sbc", "family": chosen.name, "variant": variant, "priors": arguments["priors"],
                 "simulator": _describe(simulator), "keep": keep, "seed": seed, "engine": engine,
                 "chains": chains, "draws": draws, "warmup": warmup, "adapt_delta": adapt_delta,
-                "design_rows": len(design), **({"metric": metric} if metric else {})}
+                "design_rows": len(design), **({"metric": metric} if metric else {}),
+                **({"options": dict(options)} if options else {})}
     records = many_fits.run(_simulate_and_fit, tasks, folder=folder, settings=settings, client=client,
                             scheduler=scheduler, workers=workers, progress=progress,
                             what=f"SBC {chosen.name}")
@@ -223,7 +229,7 @@ def _describe(simulator: Callable[..., Any]) -> str:
 def _simulate_and_fit(*, family: str, variant: str, priors: dict[str, Any] | None, design: pd.DataFrame,
                       simulator: Callable[..., Any], seeds: tuple[int, int], keep: int, engine: str,
                       chains: int, draws: int, warmup: int, adapt_delta: float | None,
-                      metric: str | None = None) -> dict[str, Any]:
+                      metric: str | None = None, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """One simulation on a worker: draw, fit (single-threaded, quietly), rank every parameter."""
     from .models import get_family
 
@@ -231,6 +237,7 @@ def _simulate_and_fit(*, family: str, variant: str, priors: dict[str, Any] | Non
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         idata = get_family(family).fit(frame, variant=variant, **({"priors": priors} if priors else {}),
+                                       **dict(options or {}),
                                        engine=engine, chains=chains, draws=draws, warmup=warmup,
                                        seed=seeds[1], adapt_delta=adapt_delta, metric=metric,
                                        progress=False, threads=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,11 @@ class StanData:
     divergence_advice: str = DEFAULT_ADVICE
     # the validated rows the likelihood covers, in the user's column names (a copy)
     rows: pd.DataFrame | None = None
+    # the program's draws (name -> chain x draw x ...) to the fit's variables, for a program whose
+    # outputs are flat (the formula family's blocks of any size); None: the draws as they are
+    regroup: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None
+    # (idata, rows, generator) -> Prediction, for the pointwise output; None: the family's predict
+    predict: Callable[..., Any] | None = None
 
     def with_data(self, **changes: Any) -> StanData:
         """A copy whose Stan data has ``changes`` applied (e.g. ``prior_only=1``)."""

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from ..errors import check_choice
 from ..family import Family
-from . import eight_schools, exam, mathtest, multigroup, radon, thai
+from . import eight_schools, exam, glmm, mathtest, multigroup, radon, thai
 
 FAMILIES: dict[str, Family] = {
-    module.family.name: module.family for module in (eight_schools, radon, multigroup, thai, exam, mathtest)
+    module.family.name: module.family
+    for module in (eight_schools, radon, multigroup, thai, exam, mathtest, glmm)
 }
 
 

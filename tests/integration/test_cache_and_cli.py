@@ -101,7 +101,8 @@ def test_reproduce_writes_every_result(tmp_path):
                 "exam_summary.csv", "exam_league_table.csv", "exam_league_table.md", "exam_caterpillar.png",
                 "exam_lkj_vs_bugs.csv", "exam_lkj_vs_bugs.md",
                 "mathtest_summary.csv", "mathtest_estimates.csv", "mathtest_estimates.md",
-                "mathtest_schools.csv", "mathtest_schools.md", "mathtest_shrinkage.png"}
+                "mathtest_schools.csv", "mathtest_schools.md", "mathtest_shrinkage.png",
+                "glmm_summary.csv", "glmm_summary.md"}
     assert expected == {p.name for p in tmp_path.iterdir()}
     for png in tmp_path.glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -158,8 +159,14 @@ def test_reproduce_writes_every_result(tmp_path):
     np.testing.assert_array_equal(schools["n"], scores["size"].loc[schools["school"]])
     np.testing.assert_allclose(schools["raw_mean"], scores["mean"].loc[schools["school"]])
 
+    # glmm: radon's varying intercept and floor slope as a formula; the basement-to-floor effect
+    # is -0.65 (posterior sd 0.08 in the radon family's fit of the same model)
+    formula = read("glmm_summary.csv", index_col=0)
+    assert abs(formula.loc["b[floor]", "mean"] + 0.65) < 0.25
+    assert formula.loc["sigma", "mean"] == pytest.approx(0.72, abs=0.05)
+
     # many fits: 3 SBC simulations of every family (ranks lie in 0..99), 2-fold radon
-    families = {"eight_schools", "radon", "multigroup", "thai", "exam", "mathtest"}
+    families = {"eight_schools", "radon", "multigroup", "thai", "exam", "mathtest", "glmm"}
     assert {p.name for p in (tmp_path / "sbc").iterdir()} == families
     for family in families:
         folder = tmp_path / "sbc" / family

@@ -26,7 +26,10 @@ def fitted(request):
 def test_group_table_counts_the_datas_rows(fitted):
     family, idata = fitted
     data = family.load_data()
-    outcome, group = data[family.columns["outcome"]], data[family.columns["group"]]
+    # a formula family's columns: its default formula's outcome and first grouping factor
+    columns = {"outcome": idata.posterior.attrs["outcome"], "group": idata.posterior.attrs["group_dim"],
+               **family.columns}
+    outcome, group = data[columns["outcome"]], data[columns["group"]]
     if family.name == "thai":  # the default variant fits every pupil
         outcome = outcome.astype(float)
     expected = outcome.groupby(group.astype(str)).agg(["size", "mean"])
@@ -57,8 +60,8 @@ def test_prediction_log_density_is_stans_log_lik(fitted):
     family, idata = fitted
     rows = family.load_data().iloc[:40]
     prediction = family.predict(idata, rows, np.random.default_rng(0))
-    observed = rows[family.columns["outcome"]].to_numpy(dtype=float)
     outcome = idata.posterior.attrs["outcome"]
+    observed = rows[outcome].to_numpy(dtype=float)
     stan = idata.log_likelihood[outcome]
     stan = stan.values.reshape(-1, stan.shape[-1])[:, :40]
     ours = prediction.log_density(observed, prediction.linear)
@@ -89,7 +92,7 @@ def test_fits_compute_the_pointwise_groups_stan_would_write(fitted):
 def test_predict_known_and_new_groups(fitted):
     family, idata = fitted
     data = family.load_data()
-    group = family.columns["group"]
+    group = family.columns.get("group") or idata.posterior.attrs["group_dim"]
     first = data.iloc[[0]]
     unseen = data.iloc[[0, 0]].assign(**{group: "never-seen"})
     rows = pd.concat([first, unseen], ignore_index=True)

@@ -42,6 +42,10 @@ CASES = {
                                                  {"lkj_eta": 1.5}),
     "thai/random_slope_correlated": (lambda: _first(FAMILIES["thai"].load_data(), "school_id", 6),
                                      {"hyper_scale": 2.0, "lkj_eta": 3.0}),
+    "glmm": (lambda: _first(FAMILIES["glmm"].load_data(), "county", 6), {"lkj_eta": 1.5}),
+    # a block of three correlated terms: the Jacobian of its partial correlations matters
+    "glmm/formula": (lambda: _first(FAMILIES["glmm"].load_data(), "county", 6), {"lkj_eta": 0.8},
+                     {"formula": "log_radon ~ floor + activity + (1 + floor + activity | county)"}),
 }
 
 
@@ -52,15 +56,16 @@ def _run(name):
     family_name, _, variant = name.partition("/")
     family = FAMILIES[family_name]
     variant = variant or family.variants[0]
-    make_design, priors = CASES[name]
+    make_design, priors, *rest = CASES[name]
+    options = rest[0] if rest else {}
     design = make_design()
     form = {"parameterization": "noncentered"} if family.parameterizations else {}
     with warnings.catch_warnings():  # sampler warnings do not matter here: the draws are compared
         warnings.simplefilter("ignore")
         idata = family.fit(design, variant=variant, prior=True, chains=4, draws=500, warmup=500, seed=1,
-                           progress=False, priors=priors, **form)
+                           progress=False, priors=priors, **form, **options)
     rng = np.random.default_rng(2)
-    truths = [family.simulate_prior(design, variant=variant, priors=priors, seed=rng)[1]
+    truths = [family.simulate_prior(design, variant=variant, priors=priors, seed=rng, **options)[1]
               for _ in range(SIMULATIONS)]
     return idata, truths
 

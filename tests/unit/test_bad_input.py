@@ -27,9 +27,11 @@ ROLES = {
     "thai": {"outcome": "repeat", "group": "school_id", "numeric": "pped"},
     "exam": {"outcome": "score", "group": "school", "numeric": "lrt"},
     "mathtest": {"outcome": "mathscore", "group": "school", "numeric": "mathscore"},
+    "glmm": {"outcome": "log_radon", "group": "county", "numeric": "floor"},
 }
 # the variants with a population scale (a between-group sd): one group is refused
-HIERARCHICAL = {"eight_schools": {}, "radon": {}, "multigroup": {}, "thai": {}, "exam": {}, "mathtest": {}}
+HIERARCHICAL = {"eight_schools": {}, "radon": {}, "multigroup": {}, "thai": {}, "exam": {}, "mathtest": {},
+                "glmm": {}}
 # each family's roles given one column twice
 SHARED_ROLES = {
     "eight_schools": ({"sigma": "y"}, "'y'"),
@@ -38,6 +40,7 @@ SHARED_ROLES = {
     "thai": ({"pped": "repeat"}, "'repeat'"),
     "exam": ({"girl": "lrt"}, "'lrt'"),
     "mathtest": ({"group": "mathscore"}, "'mathscore'"),
+    "glmm": ({"formula": "log_radon ~ log_radon + (1 | county)"}, "'log_radon'"),
 }
 # data arguments with a fixed set of values, given a wrong one: (arguments, name in the message, error)
 U, D = UnknownNameError, DataError
@@ -56,7 +59,17 @@ BAD_CHOICES = {
              ({"standardise": "yes"}, "standardise", D)],
     "mathtest": [({"variant": "pooled"}, "variant", U),
                  ({"parameterization": "noncentred"}, "parameterization", U)],
+    "glmm": [({"variant": "lme4"}, "variant", U), ({"likelihood": "normal"}, "likelihood", U),
+             ({"parameterization": "noncentred"}, "parameterization", U), ({"formula": 3}, "formula", D),
+             ({"likelihood": "binomial"}, "trials", D)],
 }
+
+
+def _outcome_named(name: str, column: object) -> dict:
+    """The arguments that make ``column`` the outcome: a formula family's formula, else ``outcome``."""
+    if name == "glmm":
+        return {"formula": f"`{column}` ~ floor + (1 | county)" if isinstance(column, str) else column}
+    return {"outcome": column}
 # sampler arguments of fit: (arguments, the name the message must give)
 BAD_SAMPLER = [
     ({"adapt_delta": "0.9"}, "adapt_delta"), ({"adapt_delta": 1.0}, "adapt_delta"),
@@ -125,9 +138,10 @@ def _cases() -> list:
         add(name, "duplicate outcome column", lambda f, c=outcome: pd.concat([f, f[[c]]], axis=1), {},
             [quoted, "several columns"])
         add(name, "'/' in the outcome's name", lambda f, c=outcome: f.rename(columns={c: "a/b"}),
-            {"outcome": "a/b"}, ["'a/b'", "'/'"])
-        add(name, "column argument not text", lambda f: f, {"outcome": 0},
-            ["column names must be strings", "0"])
+            _outcome_named(name, "a/b"), ["'a/b'", "'/'"])
+        if name != "glmm":
+            add(name, "column argument not text", lambda f: f, {"outcome": 0},
+                ["column names must be strings", "0"])
         # 5. roles sharing a column; one group
         kwargs, fragment = SHARED_ROLES[name]
         add(name, "two roles one column", lambda f: f, kwargs, [fragment, "distinct"])
@@ -173,6 +187,20 @@ def _cases() -> list:
         ["'county_index'", "rename"])
     add("thai", "pped named like the group index", lambda f: f.rename(columns={"pped": "school_id_index"}),
         {"pped": "school_id_index"}, ["'school_id_index'", "rename"])
+    for label, formula, fragments in (
+            ("unknown column", "log_radon ~ floors + (1 | county)", ["'floors'", "missing column"]),
+            ("unknown function", "log_radon ~ scale(floor) + (1 | county)", ["'scale'"]),
+            ("term twice", "log_radon ~ floor + (1 | county) + (1 | county)", ["'1|county'", "twice"]),
+            ("constant term", "log_radon ~ floor + one + (1 | county)", ["'one'", "constant"]),
+            ("collinear term", "log_radon ~ floor + basement + (1 | county)",
+             ["'basement'", "linear combination"]),
+            ("factor per row", "log_radon ~ floor + (1 | idnum)", ["'idnum'", "a level per row"]),
+            ("no tilde", "log_radon + floor", ["formula must be text"]),
+            ("does not parse", "log_radon ~ floor + (1 | county", ["does not parse"])):
+        add("glmm", label, lambda f: f.assign(one=1.0, basement=1 - f["floor"]), {"formula": formula},
+            fragments)
+    add("glmm", "counts not integers", lambda f: f, {"likelihood": "poisson"}, ["'log_radon'", "counts"])
+    add("glmm", "missing floor", lambda f: spoil(f, "floor", 4, np.nan), {}, ["'floor'", "row(s) 4"])
     add("mathtest", "1e300 score (squared: inf)",
         lambda f: spoil(f, "mathscore", 8, 1e300).astype({"mathscore": float}), {},
         ["'mathscore'", "row(s) 8"])

@@ -17,7 +17,7 @@ from hierstan.validation import group_codes
 # priors under which every family's default variant gives ordinary data (the defaults of exam
 # overflow; see its simulate_prior)
 MODERATE = {"eight_schools": {}, "radon": {}, "multigroup": {}, "thai": {}, "mathtest": {},
-            "exam": {"coef_scale": 0.1}}
+            "exam": {"coef_scale": 0.1}, "glmm": {}}
 
 # user-facing posterior variables of every variant with a simulator and their shapes at the
 # shipped design, in the posterior's order (recorded from fits: chains=1, draws=50)
@@ -50,6 +50,8 @@ POSTERIOR = {
                        "Omega": (3, 3), "a": (38, 3)},
     ("mathtest", "hierarchical"): {"mu": (), "lambda": (), "omega": (), "theta": (100,), "sigma2": (),
                                    "tau2": ()},
+    ("glmm", "formula"): {"b": (2,), "sigma": (), "r_county": (85, 2), "sd_county": (2,),
+                          "corr_county": (2, 2)},
 }
 
 
@@ -65,7 +67,8 @@ def test_default_variant_is_reproducible_and_keeps_the_design(name):
     family = FAMILIES[name]
     design = family.load_data()
     before = design.copy()
-    outcome = family.columns["outcome"]
+    # a formula family's outcome is its default formula's
+    outcome = family.columns.get("outcome") or family.prepare(None).outcome
     priors = MODERATE[name]
     frame, truth = family.simulate_prior(design, priors=priors, seed=5)
     assert design.equals(before)  # the input is not modified
