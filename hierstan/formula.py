@@ -81,7 +81,8 @@ def parse(formula: object, df: pd.DataFrame, what: str) -> Design:
     if response in _variables(tree.right):
         raise DataError(f"{what}: column {response!r} is the outcome and a term of formula {formula!r}; "
                         "the roles must be distinct columns")
-    _check_columns(df, used, factors | _wrapped(tree.right), what)
+    wrapped = _wrapped(tree.right)
+    _check_columns(df, used, factors | wrapped, what)
     try:
         dm = design_matrices(formula, df, na_action="error", extra_namespace=FUNCTIONS)
     except DataError:
@@ -94,7 +95,7 @@ def parse(formula: object, df: pd.DataFrame, what: str) -> Design:
     blocks = _blocks(dm, groupings, df, what)
     factors = {part for block in blocks for part in block.factor.split(":")}
     categorical = [c for c in used[1:] if c not in factors
-                   and (c in _wrapped(tree.right) or not pd.api.types.is_numeric_dtype(df[c]))]
+                   and (c in wrapped or not pd.api.types.is_numeric_dtype(df[c]))]
     categories = {c: sorted(pd.unique(df[c]).tolist(), key=str) for c in categorical}
     return Design(formula, response, y, fixed, X, offset, blocks, tuple(used), categories)
 
@@ -126,19 +127,6 @@ def evaluate(formula: str, categories: dict[str, list], df: pd.DataFrame, what: 
                   design.offset[width:], blocks, design.columns, categories)
 
 
-def _wrapped(node) -> set[str]:
-    """Columns the expression reads inside C(...)."""
-    if isinstance(node, Call) and _name(node.callee) == "C":
-        return set(_variables(node))
-    if isinstance(node, Binary):
-        return _wrapped(node.left) | _wrapped(node.right)
-    if isinstance(node, (Unary, Grouping)):
-        return _wrapped(node.right if isinstance(node, Unary) else node.expression)
-    if isinstance(node, Call):
-        return {c for argument in node.args for c in _wrapped(argument)}
-    return set()
-
-
 def _syntax(formula: str, what: str):
     try:
         return Parser(Scanner(formula).scan()).parse()
@@ -150,33 +138,43 @@ def _name(node) -> str:
     return node.expression.lexeme.strip("`") if isinstance(node, QuotedName) else node.name.lexeme
 
 
+def _parts(node) -> list:
+    """The sub-expressions of a formula expression (a call's arguments, not its callee)."""
+    if isinstance(node, Binary):
+        return [node.left, node.right]
+    if isinstance(node, Unary):
+        return [node.right]
+    if isinstance(node, Grouping):
+        return [node.expression]
+    if isinstance(node, Call):
+        return list(node.args)
+    return []
+
+
+def _walk(node):
+    """The expression and all its sub-expressions, depth first."""
+    yield node
+    for part in _parts(node):
+        yield from _walk(part)
+
+
 def _variables(node) -> list[str]:
     """Column names a formula expression reads (a call's callee is a function, not a column)."""
-    if isinstance(node, (Variable, QuotedName)):
-        return [_name(node)]
-    if isinstance(node, Binary):
-        return _variables(node.left) + _variables(node.right)
-    if isinstance(node, Unary):
-        return _variables(node.right)
-    if isinstance(node, Grouping):
-        return _variables(node.expression)
-    if isinstance(node, Call):
-        return [name for argument in node.args for name in _variables(argument)]
-    return []
+    return [_name(n) for n in _walk(node) if isinstance(n, (Variable, QuotedName))]
+
+
+def _callee(call: Call) -> str:
+    return _name(call.callee) if isinstance(call.callee, (Variable, QuotedName)) else str(call.callee)
 
 
 def _calls(node) -> list[str]:
     """The names of the functions an expression calls."""
-    if isinstance(node, Call):
-        callee = _name(node.callee) if isinstance(node.callee, (Variable, QuotedName)) else str(node.callee)
-        return [callee] + [name for argument in node.args for name in _calls(argument)]
-    if isinstance(node, Binary):
-        return _calls(node.left) + _calls(node.right)
-    if isinstance(node, Unary):
-        return _calls(node.right)
-    if isinstance(node, Grouping):
-        return _calls(node.expression)
-    return []
+    return [_callee(n) for n in _walk(node) if isinstance(n, Call)]
+
+
+def _wrapped(node) -> set[str]:
+    """Columns the expression reads inside C(...)."""
+    return {name for n in _walk(node) if isinstance(n, Call) and _callee(n) == "C" for name in _variables(n)}
 
 
 def _groupings(node, found: list) -> list:

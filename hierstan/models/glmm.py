@@ -406,11 +406,13 @@ def simulate_prior(data: pd.DataFrame | None = None, *, variant: str = "formula"
 
 
 def _block_diagonal(blocks: list[np.ndarray]) -> np.ndarray:
-    size = sum(b.shape[0] for b in blocks)
-    out, at = np.zeros((size, size)), 0
+    """Square blocks (..., p, p), any leading dims alike, on one diagonal (0 between them)."""
+    size = sum(b.shape[-1] for b in blocks)
+    out, at = np.zeros((*blocks[0].shape[:-2], size, size)), 0
     for block in blocks:
-        out[at:at + len(block), at:at + len(block)] = block
-        at += len(block)
+        p = block.shape[-1]
+        out[..., at:at + p, at:at + p] = block
+        at += p
     return out
 
 
@@ -499,13 +501,7 @@ def _regroup(variables: dict[str, np.ndarray], design: Design) -> dict[str, np.n
         out[f"r_{factor}"] = np.concatenate([e for e, _, _ in parts], axis=-1)
         out[f"sd_{factor}"] = np.concatenate([s for _, s, _ in parts], axis=-1)
         if any(c.shape[-1] > 1 for _, _, c in parts):
-            sizes = [c.shape[-1] for _, _, c in parts]
-            full = np.zeros((*lead, sum(sizes), sum(sizes)))
-            at = 0
-            for (_, _, c), size in zip(parts, sizes):
-                full[..., at:at + size, at:at + size] = c
-                at += size
-            out[f"corr_{factor}"] = full
+            out[f"corr_{factor}"] = _block_diagonal([c for _, _, c in parts])
     return out
 
 
