@@ -30,7 +30,7 @@ from ..post_estimation import Prediction, draws_of
 from ..prior_draws import Seed, generator, lkj_corr, supported_variant
 from ..programs import data_file
 from ..stan_data import StanData
-from ..validation import numeric_column, prior_scales, require_frame, row_labels
+from ..validation import _rows, numeric_column, prior_scales, require_frame, row_labels
 
 FAMILY = "glmm"
 DESCRIPTION = "Your own hierarchical regression: an lme4 formula, gaussian/logistic/count likelihoods"
@@ -202,20 +202,20 @@ def _outcome(df: pd.DataFrame, design: Design, likelihood: str, trials: str | No
     bad = rows[(y < 0) | (y != np.round(y))]
     if len(bad):
         raise DataError(f"{what}: likelihood {likelihood!r} needs counts (integers >= 0) in "
-                        f"{design.response!r}; row(s) {', '.join(map(str, bad[:5]))} are not")
+                        f"{design.response!r}; row(s) {_rows(bad)} are not")
     n = np.ones(len(y))
     if likelihood == "bernoulli":
         bad = rows[y > 1]
         if len(bad):
             raise DataError(f"{what}: likelihood 'bernoulli' needs 0 or 1 in {design.response!r}; "
-                            f"row(s) {', '.join(map(str, bad[:5]))} are not (binomial counts? "
+                            f"row(s) {_rows(bad)} are not (binomial counts? "
                             "likelihood='binomial', trials=...)")
     if likelihood == "binomial":
         n = numeric_column(df, trials, what)
         bad = rows[(n != np.round(n)) | (n < y)]
         if len(bad):
             raise DataError(f"{what}: trials column {trials!r} must hold integers at least "
-                            f"{design.response!r}; row(s) {', '.join(map(str, bad[:5]))} are not")
+                            f"{design.response!r}; row(s) {_rows(bad)} are not")
     return y, n
 
 
