@@ -93,6 +93,14 @@ def _pairs(items: list[str] | None, what: str, convert=str) -> dict:
     return pairs
 
 
+def _number_or_word(value: str) -> float | str:
+    """A prior setting's value: a number, or a word for a choice (glmm's scale_prior=half_cauchy)."""
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
 def _shown(idata: az.InferenceData, largest: int = 20) -> list[str]:
     """The posterior variables worth printing: named parameters with at most ``largest`` values."""
     names = []
@@ -217,7 +225,7 @@ def _fit(args: argparse.Namespace) -> None:
                                                ("trials", args.trials))
                if value is not None}
     options.update(_pairs(args.column, "--column"))
-    priors = _pairs(args.prior, "--prior", float)
+    priors = _pairs(args.prior, "--prior", _number_or_word)
     if priors:
         options["priors"] = priors
     idata = family.fit(data, engine=args.engine, chains=args.chains, draws=args.draws, warmup=args.warmup,
@@ -270,7 +278,7 @@ def _sbc(args: argparse.Namespace) -> None:
     from .sbc import sbc
 
     _many_fits_folder(args.out)
-    priors = _pairs(args.prior, "--prior", float)
+    priors = _pairs(args.prior, "--prior", _number_or_word)
     result = sbc(args.model, variant=args.variant, n_sims=args.sims,
                  data=_read_data(args.data) if args.data else None, priors=priors or None, keep=args.keep,
                  seed=args.seed, engine=args.engine, chains=args.chains, draws=args.draws, warmup=args.warmup,
@@ -290,7 +298,7 @@ def _kfold(args: argparse.Namespace) -> None:
     options = {name: value for name, value in (("variant", args.variant), ("outcome", args.outcome),
                                                ("group", args.group)) if value is not None}
     options.update(_pairs(args.column, "--column"))
-    priors = _pairs(args.prior, "--prior", float)
+    priors = _pairs(args.prior, "--prior", _number_or_word)
     if priors:
         options["priors"] = priors
     result = kfold(args.model, _read_data(args.data) if args.data else None, K=args.K, by=args.by,

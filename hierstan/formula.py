@@ -128,6 +128,8 @@ def evaluate(formula: str, categories: dict[str, list], df: pd.DataFrame, what: 
 
 
 def _syntax(formula: str, what: str):
+    if not formula.partition("~")[0].strip():
+        raise DataError(f"{what}: formula {formula!r} has no outcome; write it as 'y ~ x + (1 | g)'")
     try:
         return Parser(Scanner(formula).scan()).parse()
     except Exception as error:
@@ -193,11 +195,13 @@ def _check_columns(df: pd.DataFrame, columns: list[str], labels: set[str], what:
     rows silently); a column of text is categories; every other column must be real numbers
     (hierstan.validation's rules: no booleans, dates or values above 1e12, named by row)."""
     for column in columns:
-        values = label_column(df, column, what)
+        values = df[column]
+        text = isinstance(values.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(values)
+        if column in labels or text or isinstance(values, pd.DataFrame):
+            label_column(df, column, what)
         if column in labels:
             group_codes(df, column, what)  # labels that coincide as text (1 and "1") are refused
-            continue
-        if not (isinstance(values.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(values)):
+        elif not text:
             numeric_column(df, column, what)
 
 

@@ -23,18 +23,26 @@ def is_internal(name: str) -> bool:
     return name.startswith(INTERNAL_PREFIXES) or name == "z" or name.endswith(("_raw", "_std"))
 
 
-def group_table(idata: az.InferenceData, prob: float = 0.9) -> pd.DataFrame:
+def group_table(idata: az.InferenceData, prob: float = 0.9, group: str | None = None) -> pd.DataFrame:
     """Per group: rows in the data (``n``), the raw mean of the outcome, and the posterior mean
     and central ``prob`` interval of every group-level effect (one column set per coefficient
-    where an effect has several). Groups in the fit's order."""
-    dim = idata.posterior.attrs.get("group_dim")
-    if dim is None:
+    where an effect has several). Groups in the fit's order. ``group``: which grouping factor,
+    for a fit with several (glmm); default the fit's first."""
+    default = idata.posterior.attrs.get("group_dim")
+    if default is None:
         raise HierstanError("group_table needs a fit made by hierstan (its attrs name the group dim)")
     if not 0 < prob < 1:
         raise HierstanError(f"prob must be between 0 and 1, got {prob!r}")
+    dim = default if group is None else group
+    index_name = idata.posterior.attrs.get("group_index") if dim == default else f"{dim}_index"
+    constant = getattr(idata, "constant_data", None)
+    if dim != default and (constant is None or index_name not in constant):
+        factors = [default] + [name[:-len("_index")] for name in (constant.data_vars if constant is not None else [])
+                               if name.endswith("_index") and name[:-len("_index")] != default]
+        raise HierstanError(f"group_table: no grouping factor {group!r} in this fit; it has "
+                            f"{', '.join(map(repr, factors))}")
     labels = idata.posterior[dim].values
     observed = idata.observed_data[outcome_name(idata)].values.astype(float)
-    index_name = idata.posterior.attrs.get("group_index")
     index = (idata.constant_data[index_name].values if index_name else np.arange(len(labels)))
     n = np.bincount(index, minlength=len(labels))
     with np.errstate(invalid="ignore", divide="ignore"):

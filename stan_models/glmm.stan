@@ -27,19 +27,23 @@ functions {
     return L;
   }
   // the fixed effects of a block's terms (0 for a term without one)
-  row_vector fixed_of_terms(vector b, array[] int term_fixed, int start, int P) {
-    row_vector[P] m = rep_row_vector(0, P);
+  vector fixed_of_terms(vector b, array[] int term_fixed, int start, int P) {
+    vector[P] m = rep_vector(0, P);
     for (t in 1:P) {
       if (term_fixed[start + t - 1] > 0) m[t] = b[term_fixed[start + t - 1]];
     }
     return m;
   }
-  // each cell's linear predictor
-  vector linear_predictor(vector offsets, matrix X, vector beta, vector alpha, matrix Z, vector u,
-                          array[,] int effect_of) {
+  // the scaled Cholesky factor diag(tau) L of block c's effects
+  matrix block_scale(vector tau, vector cpc, int start_t, int start_c, int P) {
+    return diag_pre_multiply(segment(tau, start_t, P), cholesky_corr(block_cpc(cpc, start_c, P), P));
+  }
+  // each cell's linear predictor: the group terms as one sparse product (W: cells x effects)
+  vector linear_predictor(vector offsets, matrix X, vector beta, vector alpha, vector u,
+                          vector w_values, array[] int w_columns, array[] int w_rows) {
     vector[rows(X)] eta = offsets + X * beta;
     if (size(alpha) > 0) eta += alpha[1];
-    for (q in 1:cols(Z)) eta += Z[:, q] .* u[effect_of[q]];
+    if (rows(u) > 0) eta += csr_matrix_times_vector(rows(X), rows(u), w_values, w_columns, w_rows, u);
     return eta;
   }
   // log |d L / d cpc|: each entry right of a row's first scales its partial correlation by the
@@ -79,13 +83,18 @@ data {
   array[B] int<lower=1> P;
   matrix[N, sum(P)] Z;
   array[N, B] int<lower=1> level;
-  // 1: the level's coefficients are sampled themselves (its effects plus the fixed effect of the
-  // same column, term_fixed, where there is one: hierarchical centering), 0: standardised deviates
-  array[sum(J)] int<lower=0, upper=1> centered;
+  // per level, how many of its block's leading terms are sampled centered: their coefficients
+  // themselves (the effects plus the fixed effect of the same column, term_fixed, where there is
+  // one: hierarchical centering); the other terms are standardised deviates given those
+  array[sum(J)] int<lower=0> centered;
   array[sum(P)] int<lower=0, upper=has_intercept + K> term_fixed;
-  // priors (docs/models.md §7): normal intercept and coefficients, exponential sds with means
-  // sd_scale, LKJ(lkj_eta) correlations, exponential residual sd (gaussian) and reciprocal
-  // dispersion (negative binomial)
+  // priors (docs/models.md §7): normal intercept and coefficients, sds with scales sd_scale,
+  // LKJ(lkj_eta) correlations, residual sd (gaussian) with scale sigma_scale, exponential
+  // reciprocal dispersion (negative binomial) with mean phi_scale. The intercept's prior is on
+  // the intercept at X = X_mean, or at X = 0 (intercept_at_zero). The sds' and sigma's priors:
+  // 1 exponential (the scale its mean), 2 half-normal, 3 half-Cauchy
+  int<lower=0, upper=1> intercept_at_zero;
+  int<lower=1, upper=3> scale_prior;
   real intercept_location;
   real<lower=0> intercept_scale;
   vector<lower=0>[K] coef_scale;
@@ -119,38 +128,72 @@ transformed data {
     n_effects += J[b] * P[b];
     n_cpc += (P[b] * (P[b] - 1)) %/% 2;
   }
-  // each cell's effect for column q of Z, as a position in the effects
-  array[Q, N] int effect_of;
-  for (b in 1:B) {
-    for (t in 1:P[b]) {
-      for (n in 1:N) {
-        if (level[n, b] > J[b]) reject("level[", n, ", ", b, "] = ", level[n, b], " exceeds J[", b, "] = ", J[b]);
-        effect_of[start_t[b] + t - 1, n] = start_u[b] + (level[n, b] - 1) * P[b] + t - 1;
+  // W, cells x effects, in compressed rows: row n holds cell n's term values at its levels' effects
+  vector[N * Q] w_values;
+  array[N * Q] int w_columns;
+  array[N + 1] int w_rows;
+  for (n in 1:N) {
+    w_rows[n] = (n - 1) * Q + 1;
+    for (b in 1:B) {
+      if (level[n, b] > J[b]) reject("level[", n, ", ", b, "] = ", level[n, b], " exceeds J[", b, "] = ", J[b]);
+      for (t in 1:P[b]) {
+        int at = (n - 1) * Q + start_t[b] + t - 1;
+        w_values[at] = Z[n, start_t[b] + t - 1];
+        w_columns[at] = start_u[b] + (level[n, b] - 1) * P[b] + t - 1;
       }
     }
   }
-  vector[sum(J)] w_c = to_vector(centered);
-  // positions in the effects of the non-centered levels' deviates
+  w_rows[N + 1] = N * Q + 1;
+  // the levels grouped by block and by their number of centered terms k (0 ... P[b]): group g's
+  // effects sit at pos[g_start[g]:...], level after level, as z lays them out
+  int G = Q + B;
+  array[G] int g_block;
+  array[G] int g_k;
+  array[G] int g_n;
+  array[G] int g_start;
+  array[n_effects] int pos;
+  // positions in z of the standardised deviates
   int n_nc_effects = 0;
   for (b in 1:B) {
-    for (j in 1:J[b]) n_nc_effects += (1 - centered[start_l[b] + j - 1]) * P[b];
+    for (j in 1:J[b]) {
+      int k = centered[start_l[b] + j - 1];
+      if (k > P[b]) reject("centered[", start_l[b] + j - 1, "] = ", k, " exceeds P[", b, "] = ", P[b]);
+      n_nc_effects += P[b] - k;
+    }
   }
   array[n_nc_effects] int nc_pos;
   {
-    int k = 1;
+    int g = 1;
+    int at = 1;
+    int nc = 1;
     for (b in 1:B) {
-      for (j in 1:J[b]) {
-        if (!centered[start_l[b] + j - 1]) {
-          for (t in 1:P[b]) {
-            nc_pos[k] = start_u[b] + (j - 1) * P[b] + t - 1;
-            k += 1;
+      for (k in 0:P[b]) {
+        g_block[g] = b;
+        g_k[g] = k;
+        g_start[g] = at;
+        g_n[g] = 0;
+        for (j in 1:J[b]) {
+          if (centered[start_l[b] + j - 1] == k) {
+            for (t in 1:P[b]) {
+              pos[at] = start_u[b] + (j - 1) * P[b] + t - 1;
+              if (t > k) {
+                nc_pos[nc] = pos[at];
+                nc += 1;
+              }
+              at += 1;
+            }
+            g_n[g] += 1;
           }
         }
+        g += 1;
       }
     }
   }
   real total_ss = sum(y_ss);
   real n_rows = sum(weight);
+  vector[likelihood == 2 || likelihood == 3 ? N : 0] y_real;
+  vector[likelihood == 2 || likelihood == 3 ? N : 0] trials_real = to_vector(trials);
+  if (likelihood == 2 || likelihood == 3) y_real = to_vector(y_count);
   vector[likelihood == 4 ? N : 0] log_weight;
   if (likelihood == 4) log_weight = log(weight);
 }
@@ -172,58 +215,75 @@ transformed parameters {
   vector[n_effects] u;
   if (has_intercept) b[1] = alpha[1] - dot_product(X_mean, beta);
   b[(has_intercept + 1):(has_intercept + K)] = beta;
-  for (c in 1:B) {
+  // a level's effects, from its first k terms' coefficients (centered: less the fixed effects)
+  // and its other terms' deviates: with A = diag(tau) L split after row k, the effects are
+  // A e for e ~ normal(0, I), so the first k are A_SS e_S and the others A_TS e_S + A_TT e_T
+  for (g in 1:G) {
+    int c = g_block[g];
     int p = P[c];
-    int j = J[c];
-    matrix[p, p] L = cholesky_corr(block_cpc(cpc, start_c[c], p), p);
-    matrix[j, p] zb = to_matrix(segment(z, start_u[c], j * p), p, j)';
-    // a non-centered level's effects: diag(tau) L times its deviates; a centered level's: its
-    // coefficients less the fixed effects
-    matrix[j, p] nc = zb * diag_pre_multiply(segment(tau, start_t[c], p), L)';
-    matrix[j, p] ce = zb - rep_matrix(fixed_of_terms(b, term_fixed, start_t[c], p), j);
-    vector[j] wc = segment(w_c, start_l[c], j);
-    u[start_u[c]:(start_u[c] + j * p - 1)] = to_vector((diag_pre_multiply(wc, ce) + diag_pre_multiply(1 - wc, nc))');
+    int k = g_k[g];
+    int n = g_n[g];
+    if (n > 0) {
+      matrix[p, p] A = block_scale(tau, cpc, start_t[c], start_c[c], p);
+      matrix[p, n] E = to_matrix(z[pos[g_start[g]:(g_start[g] + n * p - 1)]], p, n);
+      matrix[p, n] U;
+      if (k == 0) {
+        U = A * E;
+      } else {
+        U[1:k] = E[1:k] - rep_matrix(fixed_of_terms(b, term_fixed, start_t[c], p)[1:k], n);
+        if (k < p) {
+          U[(k + 1):p] = A[(k + 1):p, 1:k] * mdivide_left_tri_low(A[1:k, 1:k], U[1:k])
+                         + A[(k + 1):p, (k + 1):p] * E[(k + 1):p];
+        }
+      }
+      u[pos[g_start[g]:(g_start[g] + n * p - 1)]] = to_vector(U);
+    }
   }
 }
 model {
-  alpha ~ normal(intercept_location, intercept_scale);
+  // b[1] is alpha less a function of beta: a shift with unit Jacobian
+  if (intercept_at_zero) b[1:has_intercept] ~ normal(intercept_location, intercept_scale);
+  else alpha ~ normal(intercept_location, intercept_scale);
   beta ~ normal(0, coef_scale);
-  tau ~ exponential(inv(sd_scale));
-  sigma ~ exponential(inv(sigma_scale));
+  if (scale_prior == 1) {
+    tau ~ exponential(inv(sd_scale));
+    sigma ~ exponential(inv(sigma_scale));
+  } else if (scale_prior == 2) {
+    tau ~ normal(0, sd_scale);
+    sigma ~ normal(0, sigma_scale);
+  } else {
+    tau ~ cauchy(0, sd_scale);
+    sigma ~ cauchy(0, sigma_scale);
+  }
   phi ~ exponential(inv(phi_scale));
   z[nc_pos] ~ std_normal();
   for (c in 1:B) {
-    int p = P[c];
-    matrix[p, p] L = cholesky_corr(block_cpc(cpc, start_c[c], p), p);
-    if (p > 1) {
+    if (P[c] > 1) {
+      matrix[P[c], P[c]] L = cholesky_corr(block_cpc(cpc, start_c[c], P[c]), P[c]);
       target += lkj_corr_cholesky_lpdf(L | lkj_eta) + cholesky_corr_log_jacobian(L);
     }
-    // centered levels: multi_normal_cholesky(0, diag(tau) L), constants dropped
-    int n_c = 0;
-    for (j in 1:J[c]) n_c += centered[start_l[c] + j - 1];
-    if (n_c > 0) {
-      matrix[p, p] scale_L = diag_pre_multiply(segment(tau, start_t[c], p), L);
-      vector[p] m = fixed_of_terms(b, term_fixed, start_t[c], p)';
-      matrix[p, n_c] effects;
-      int k = 1;
-      for (j in 1:J[c]) {
-        if (centered[start_l[c] + j - 1]) {
-          effects[:, k] = segment(z, start_u[c] + (j - 1) * p, p) - m;
-          k += 1;
-        }
-      }
-      target += -0.5 * dot_self(to_vector(mdivide_left_tri_low(scale_L, effects)))
-                - n_c * sum(log(diagonal(scale_L)));
+  }
+  // the centered terms' effects: normal(0, A_SS A_SS'), constants dropped
+  for (g in 1:G) {
+    int k = g_k[g];
+    int n = g_n[g];
+    if (n > 0 && k > 0) {
+      int c = g_block[g];
+      int p = P[c];
+      matrix[k, k] A_SS = block_scale(tau, cpc, start_t[c], start_c[c], p)[1:k, 1:k];
+      matrix[k, n] U_S = to_matrix(u[pos[g_start[g]:(g_start[g] + n * p - 1)]], p, n)[1:k];
+      target += -0.5 * dot_self(to_vector(mdivide_left_tri_low(A_SS, U_S))) - n * sum(log(diagonal(A_SS)));
     }
   }
   if (!prior_only) {
-    vector[N] eta = linear_predictor(offsets, X, beta, alpha, Z, u, effect_of);
+    vector[N] eta = linear_predictor(offsets, X, beta, alpha, u, w_values, w_columns, w_rows);
     if (likelihood == 1) {
       // sum over rows of normal(y | eta, sigma), from each cell's count, mean and squared deviations
       target += -0.5 * (total_ss + dot_product(weight, square(y_mean - eta))) / square(sigma[1])
                 - n_rows * log(sigma[1]);
     } else if (likelihood <= 3) {
-      y_count ~ binomial_logit(trials, eta);
+      // binomial_logit(trials, eta) less its constant: one log1p_exp per cell
+      target += dot_product(y_real, eta) - dot_product(trials_real, log1p_exp(eta));
     } else if (likelihood == 4) {
       y_count ~ poisson_log(log_weight + eta);
     } else {
@@ -237,7 +297,7 @@ generated quantities {
   vector[pointwise ? R : 0] log_lik;
   vector[pointwise ? R : 0] y_rep;
   if (pointwise) {
-    vector[N] eta = linear_predictor(offsets, X, beta, alpha, Z, u, effect_of);
+    vector[N] eta = linear_predictor(offsets, X, beta, alpha, u, w_values, w_columns, w_rows);
     vector[R] e = eta[row_cell];
     for (r in 1:R) {
       if (likelihood == 1) {

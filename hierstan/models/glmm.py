@@ -25,9 +25,9 @@ from scipy import special
 from ..errors import DataError, check_choice
 from ..family import Family
 from ..formula import Design, evaluate, parse
-from ..parameterization import choose, combined, describe, group_regression
+from ..parameterization import choose, describe, group_regression
 from ..post_estimation import Prediction, draws_of
-from ..prior_draws import Seed, generator, lkj_corr, supported_variant
+from ..prior_draws import Seed, generator, half_cauchy, half_normal, lkj_corr, supported_variant
 from ..programs import data_file
 from ..stan_data import StanData
 from ..validation import _rows, numeric_column, prior_scales, require_frame, row_labels
@@ -46,6 +46,11 @@ PARAMETERIZATIONS = ("auto", "centered", "noncentered")
 #   negative binomial's phi ~ exponential, mean phi_scale
 PRIORS = {"intercept_scale": 2.5, "coef_scale": 2.5, "sd_scale": 1.0, "lkj_eta": 1.0,
           "sigma_scale": 1.0, "phi_scale": 1.0}
+# the settings of ``priors`` that are choices, not scales: ``autoscale`` 1 or 0 (above, or every
+# setting absolute) and ``scale_prior``, the form of the group sds' and sigma's priors
+# (exponential with mean the setting, or half-normal / half-Cauchy with scale the setting)
+PRIOR_CHOICES = ("autoscale", "scale_prior")
+SCALE_PRIORS = ("exponential", "half_normal", "half_cauchy")
 OBSERVATION = "observation"
 
 
@@ -96,7 +101,9 @@ def stan_data(
     design = parse(formula, df, what)
     y, n = _outcome(df, design, likelihood, trials, what)
     _refuse_degenerate(design, likelihood, what)
-    settings, location, scale_y = _priors(priors, likelihood, y)
+    settings, location, scale_y, choices = _priors(priors, likelihood, y)
+    # s_k: 1 for every column when the settings are absolute
+    spread = _spread if choices["autoscale"] else (lambda v, ones=False: np.ones(v.shape[1]))
     intercept = "Intercept" in design.fixed
     X = design.X[:, 1:] if intercept else design.X
     x_mean = X.mean(axis=0) if intercept else np.zeros(X.shape[1])
@@ -115,8 +122,9 @@ def stan_data(
         "term_fixed": _term_fixed(design),
         "intercept_location": location,
         "intercept_scale": settings["intercept_scale"] * scale_y,
-        "coef_scale": settings["coef_scale"] * scale_y / _spread(X),
-        "sd_scale": np.concatenate([settings["sd_scale"] * scale_y / _spread(b.values, ones=True)
+        "intercept_at_zero": 1 - choices["autoscale"], "scale_prior": choices["scale_prior"],
+        "coef_scale": settings["coef_scale"] * scale_y / spread(X),
+        "sd_scale": np.concatenate([settings["sd_scale"] * scale_y / spread(b.values, ones=True)
                                     for b in design.blocks]) if design.blocks else np.zeros(0),
         "lkj_eta": settings["lkj_eta"], "sigma_scale": settings["sigma_scale"] * scale_y,
         "phi_scale": settings["phi_scale"], "prior_only": 0,
@@ -173,20 +181,35 @@ def _default_formula(df: pd.DataFrame, what: str) -> str:
                     f"{DEFAULT_FORMULA!r}, is for the shipped radon data")
 
 
-def _priors(priors: dict[str, float] | None, likelihood: str,
-            y: np.ndarray) -> tuple[dict[str, float], float, float]:
-    """The prior multipliers, and the outcome's location and scale they apply to: by default
-    the data's mean and sd (gaussian) or 0 and 1; ``outcome_location`` and ``outcome_scale`` in
-    ``priors`` fix them (priors that must not move with the outcome: calibration)."""
+def _priors(priors: dict[str, Any] | None, likelihood: str,
+            y: np.ndarray) -> tuple[dict[str, float], float, float, dict[str, int]]:
+    """The prior multipliers, the outcome's location and scale they apply to, and the choices
+    that are not scales (:data:`PRIOR_CHOICES`). By default the location and scale are the data's
+    mean and sd (gaussian) or 0 and 1; ``outcome_location`` and ``outcome_scale`` in ``priors``
+    fix them (priors that must not move with the outcome: calibration); ``autoscale=0`` makes
+    every setting absolute (location 0, no division by the outcome's or the columns' sds, the
+    intercept's prior at X = 0), as a hand-written program's priors are."""
     given = dict(priors or {}) if isinstance(priors, Mapping) else priors
-    outcome = {}
+    outcome: dict[str, Any] = {}
+    choices = {"autoscale": 1, "scale_prior": SCALE_PRIORS[0]}
     if isinstance(given, dict):
+        known = [*PRIORS, *PRIOR_CHOICES, "outcome_location", "outcome_scale"]
+        unknown = [name for name in given if name not in known]
+        if unknown:
+            raise DataError(f"unknown prior setting {unknown[0]!r}; glmm takes {', '.join(known)}")
         outcome = {name: given.pop(name) for name in ("outcome_location", "outcome_scale") if name in given}
-    gaussian = likelihood == "gaussian"
+        choices.update({name: given.pop(name) for name in PRIOR_CHOICES if name in given})
+    if choices["autoscale"] not in (0, 1) or isinstance(choices["autoscale"], str):
+        raise DataError(f"prior setting 'autoscale' must be 1 (scales relative to the data's) or 0 "
+                        f"(absolute), got {choices['autoscale']!r}")
+    check_choice("prior setting 'scale_prior'", choices["scale_prior"], SCALE_PRIORS)
+    autoscale = bool(choices["autoscale"])
+    gaussian = likelihood == "gaussian" and autoscale
     fixed = prior_scales({"outcome_location": float(np.mean(y)) if gaussian else 0.0,
                           "outcome_scale": (float(np.std(y)) or 1.0) if gaussian else 1.0},
                          outcome, locations=("outcome_location",))
-    return prior_scales(PRIORS, given), fixed["outcome_location"], fixed["outcome_scale"]
+    return (prior_scales(PRIORS, given), fixed["outcome_location"], fixed["outcome_scale"],
+            {"autoscale": int(autoscale), "scale_prior": SCALE_PRIORS.index(choices["scale_prior"]) + 1})
 
 
 def _outcome(df: pd.DataFrame, design: Design, likelihood: str, trials: str | None,
@@ -273,11 +296,11 @@ def _cells(likelihood: str, X, offset, Z, levels, y, n) -> dict[str, np.ndarray]
 
 def _centering(parameterization: str, design: Design, likelihood: str, y: np.ndarray,
                n: np.ndarray) -> tuple[list[int], str]:
-    """Each level's flag, block by block: forced, or the rule of hierstan.parameterization on
-    per-level weighted least squares of the pooled model's working residuals."""
-    levels = sum(len(b.levels) for b in design.blocks)
+    """Each level's number of centered terms, block by block: all or none (forced), or by the rule
+    of hierstan.parameterization on per-level weighted least squares of the pooled model's
+    working residuals, term by term, counting the leading terms centered."""
     if parameterization != "auto":
-        return [int(parameterization == "centered")] * levels, ""
+        return [len(b.terms) * (parameterization == "centered") for b in design.blocks for _ in b.levels], ""
     residual, weight = _working_residuals(design, likelihood, y, n)
     flags, texts = [], []
     root = np.sqrt(weight)
@@ -288,8 +311,12 @@ def _centering(parameterization: str, design: Design, likelihood: str, y: np.nda
             variance = variance / noise  # the working weights already carry the variance
         found = [choose(f"r_{block.factor}[{term}]", f"sd_{block.factor}[{term}]", coef[:, t], variance[:, t])
                  for t, term in enumerate(block.terms)]
-        texts.append(describe(found, block.factor, together=len(found) > 1))
-        flags += combined(found).astype(int).tolist()
+        # a level's centered terms must lead its block (the program conditions the others on them)
+        leading = np.cumprod([choice.centered for choice in found], axis=0).sum(axis=0)
+        counts = ", ".join(f"{np.sum(leading == k)} with {k}" for k in range(len(found) + 1) if np.any(leading == k))
+        texts.append((f"{block.factor}: levels by their number of leading centered terms: {counts}; "
+                      if len(found) > 1 else "") + describe(found, block.factor))
+        flags += leading.astype(int).tolist()
     return flags, "; ".join(texts)
 
 
@@ -366,9 +393,12 @@ def simulate_prior(data: pd.DataFrame | None = None, *, variant: str = "formula"
     rng = generator(seed)
     alpha = rng.normal(d["intercept_location"], d["intercept_scale"]) if d["has_intercept"] else 0.0
     beta = rng.normal(0.0, d["coef_scale"])
-    b = np.concatenate([[alpha - d["X_mean"] @ beta] if d["has_intercept"] else [], beta])
+    # the prior is on the intercept at X = 0 or at the columns' means
+    shift = 0.0 if d["intercept_at_zero"] else d["X_mean"] @ beta
+    b = np.concatenate([[alpha - shift] if d["has_intercept"] else [], beta])
+    scale_draw = partial(_scale_draw, rng, SCALE_PRIORS[d["scale_prior"] - 1])
     eta = design.X @ b + design.offset
-    tau = rng.exponential(d["sd_scale"])
+    tau = scale_draw(d["sd_scale"])
     truth: dict[str, Any] = {"b": b}
     at = 0
     parts: dict[str, list] = {}
@@ -388,7 +418,7 @@ def simulate_prior(data: pd.DataFrame | None = None, *, variant: str = "formula"
             truth[f"corr_{factor}"] = _block_diagonal([c for _, _, c in found])
     y = design.y.copy()
     if likelihood == "gaussian":
-        truth["sigma"] = rng.exponential(d["sigma_scale"])
+        truth["sigma"] = scale_draw(d["sigma_scale"])
         y = rng.normal(eta, truth["sigma"])
     elif likelihood in ("bernoulli", "binomial"):
         n = frame[trials].to_numpy(int) if likelihood == "binomial" else np.ones(len(y), int)
@@ -403,6 +433,13 @@ def simulate_prior(data: pd.DataFrame | None = None, *, variant: str = "formula"
     # in the posterior's order (:func:`_regroup`)
     order = ["b", "sigma", "phi"] + [f"{kind}_{f}" for f in parts for kind in ("r", "sd", "corr")]
     return frame, {name: np.asarray(truth[name], dtype=float) for name in order if name in truth}
+
+
+def _scale_draw(rng: np.random.Generator, form: str, scale):
+    """A draw of each sd's prior (:data:`SCALE_PRIORS`)."""
+    if form == "exponential":
+        return rng.exponential(scale)
+    return (half_normal if form == "half_normal" else half_cauchy)(rng, scale, np.shape(scale))
 
 
 def _block_diagonal(blocks: list[np.ndarray]) -> np.ndarray:

@@ -182,7 +182,7 @@ def test_usage_and_data_errors_exit_2(tmp_path):
     assert run.returncode == 2 and "invalid int value" in run.stderr and "Traceback" not in run.stderr
     _one_error(_hierstan(tmp_path, "fit", "nine_schools"), 2, "unknown model 'nine_schools'")
     _one_error(_hierstan(tmp_path, "fit", "eight_schools", "--prior", "tau_scale=wide"), 2,
-               "'wide' is not a number")
+               "must be a number, got 'wide'")
     bad = tmp_path / "bad.csv"
     bad.write_text("school,y,sigma\nA,1,0\nB,2,3\n")
     _one_error(_hierstan(tmp_path, "fit", "eight_schools", "--data", bad), 2, "'sigma' must be > 0")
