@@ -119,7 +119,7 @@ def stan_data(
         "B": len(design.blocks), "J": [len(b.levels) for b in design.blocks],
         "P": [len(b.terms) for b in design.blocks], "Z": cells["Z"], "level": cells["level"] + 1,
         "centered": centered,
-        "term_fixed": _term_fixed(design),
+        "term_fixed": _term_fixed(design), "level_centre": _level_centres(design),
         "intercept_location": location,
         "intercept_scale": settings["intercept_scale"] * scale_y,
         "intercept_at_zero": 1 - choices["autoscale"], "scale_prior": choices["scale_prior"],
@@ -170,6 +170,19 @@ def _term_fixed(design: Design) -> list[int]:
             found.append(design.fixed.index(term) + 1 if term in design.fixed and term not in taken else 0)
             taken.add(term)
     return found
+
+
+def _level_centres(design: Design) -> np.ndarray:
+    """Per level of a two-term block led by the intercept, its rows' mean of the second term's
+    values (the program samples the level's non-centered effects about it); 0 elsewhere."""
+    found = []
+    for block in design.blocks:
+        centre = np.zeros(len(block.levels))
+        if len(block.terms) == 2 and block.terms[0] == "Intercept":
+            rows = np.bincount(block.codes, minlength=len(block.levels))
+            centre = np.bincount(block.codes, weights=block.values[:, 1], minlength=len(block.levels)) / rows
+        found.append(centre)
+    return np.concatenate([np.zeros(0)] + found)
 
 
 def _default_formula(df: pd.DataFrame, what: str) -> str:
