@@ -37,7 +37,8 @@ def group_table(idata: az.InferenceData, prob: float = 0.9, group: str | None = 
     index_name = idata.posterior.attrs.get("group_index") if dim == default else f"{dim}_index"
     constant = getattr(idata, "constant_data", None)
     if dim != default and (constant is None or index_name not in constant):
-        factors = [default] + [name[:-len("_index")] for name in (constant.data_vars if constant is not None else [])
+        names = constant.data_vars if constant is not None else []
+        factors = [default] + [name[:-len("_index")] for name in names
                                if name.endswith("_index") and name[:-len("_index")] != default]
         raise HierstanError(f"group_table: no grouping factor {group!r} in this fit; it has "
                             f"{', '.join(map(repr, factors))}")

@@ -7,9 +7,18 @@ import pandas as pd
 import hierstan
 
 rng = np.random.default_rng(1)
-GOOD = pd.DataFrame({"y": rng.normal(size=40), "x": rng.normal(size=40), "z": rng.normal(size=40),
-                     "count": rng.poisson(3, 40), "hit": rng.integers(0, 2, 40), "n": 5,
-                     "g": np.repeat(list("abcdefgh"), 5), "h": np.tile(list("pqrs"), 10)})
+GOOD = pd.DataFrame(
+    {
+        "y": rng.normal(size=40),
+        "x": rng.normal(size=40),
+        "z": rng.normal(size=40),
+        "count": rng.poisson(3, 40),
+        "hit": rng.integers(0, 2, 40),
+        "n": 5,
+        "g": np.repeat(list("abcdefgh"), 5),
+        "h": np.tile(list("pqrs"), 10),
+    }
+)
 
 
 def changed(**columns):
@@ -20,13 +29,33 @@ CASES = [
     ("unknown column", GOOD, "y ~ w + (1 | g)", {}),
     ("unknown grouping factor", GOOD, "y ~ x + (1 | school)", {}),
     ("grouping factor with one level", changed(g="a"), "y ~ x + (1 | g)", {}),
-    ("grouping factor with a level per row (gaussian)", changed(g=[f"r{i}" for i in range(40)]), "y ~ x + (1 | g)", {}),
+    (
+        "grouping factor with a level per row (gaussian)",
+        changed(g=[f"r{i}" for i in range(40)]),
+        "y ~ x + (1 | g)",
+        {},
+    ),
     ("constant predictor", changed(x=1.0), "y ~ x + (1 | g)", {}),
     ("perfectly collinear predictor", changed(z=GOOD["x"] * 2 + 1), "y ~ x + z + (1 | g)", {}),
-    ("non-integer counts (poisson)", changed(count=GOOD["count"] + 0.5), "count ~ x + (1 | g)", {"likelihood": "poisson"}),
-    ("negative counts (negative binomial)", changed(count=GOOD["count"] - 5), "count ~ x + (1 | g)", {"likelihood": "negative_binomial"}),
+    (
+        "non-integer counts (poisson)",
+        changed(count=GOOD["count"] + 0.5),
+        "count ~ x + (1 | g)",
+        {"likelihood": "poisson"},
+    ),
+    (
+        "negative counts (negative binomial)",
+        changed(count=GOOD["count"] - 5),
+        "count ~ x + (1 | g)",
+        {"likelihood": "negative_binomial"},
+    ),
     ("outcome outside 0/1 (bernoulli)", GOOD, "count ~ x + (1 | g)", {"likelihood": "bernoulli"}),
-    ("trials below successes (binomial)", changed(n=2), "count ~ x + (1 | g)", {"likelihood": "binomial", "trials": "n"}),
+    (
+        "trials below successes (binomial)",
+        changed(n=2),
+        "count ~ x + (1 | g)",
+        {"likelihood": "binomial", "trials": "n"},
+    ),
     ("binomial without trials", GOOD, "count ~ x + (1 | g)", {"likelihood": "binomial"}),
     ("NaN in a used column", changed(x=GOOD["x"].where(GOOD.index % 7 != 3)), "y ~ x + (1 | g)", {}),
     ("no outcome", GOOD, "~ x + (1 | g)", {}),

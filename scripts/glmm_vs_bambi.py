@@ -32,8 +32,11 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 FORMULA = "y ~ x + (1 | g)"
 LIKELIHOODS = {  # hierstan's name: bambi's family
-    "gaussian": "gaussian", "bernoulli": "bernoulli", "binomial": "binomial",
-    "poisson": "poisson", "negative_binomial": "negativebinomial",
+    "gaussian": "gaussian",
+    "bernoulli": "bernoulli",
+    "binomial": "binomial",
+    "poisson": "poisson",
+    "negative_binomial": "negativebinomial",
 }
 BAMBI = ["bambi==0.17.2", "nutpie>=0.16,<0.17", "matplotlib<3.11"]
 
@@ -64,14 +67,24 @@ def _hierstan(likelihood: str, df: pd.DataFrame, seed: int) -> dict:
     import hierstan
 
     start = time.perf_counter()
-    idata = hierstan.glmm.fit(df, formula=FORMULA, likelihood=likelihood, seed=seed, progress=False,
-                              trials="n" if likelihood == "binomial" else None)
+    idata = hierstan.glmm.fit(
+        df,
+        formula=FORMULA,
+        likelihood=likelihood,
+        seed=seed,
+        progress=False,
+        trials="n" if likelihood == "binomial" else None,
+    )
     wall = time.perf_counter() - start
     post = idata.posterior
     names = ["b", "sd_g"] + [v for v in ("sigma", "phi") if v in post]
     ess = min(float(az.ess(post[names], method="bulk")[v].min()) for v in names)
-    return {"wall s": wall, "sampling s": float(post.attrs["sampling_seconds"]), "min bulk ESS": ess,
-            "divergences": int(idata.sample_stats["diverging"].sum())}
+    return {
+        "wall s": wall,
+        "sampling s": float(post.attrs["sampling_seconds"]),
+        "min bulk ESS": ess,
+        "divergences": int(idata.sample_stats["diverging"].sum()),
+    }
 
 
 def _bambi(likelihood: str, data: Path, seed: int) -> dict:
@@ -82,16 +95,21 @@ def _bambi(likelihood: str, data: Path, seed: int) -> dict:
     formula = "p(y, n) ~ x + (1 | g)" if likelihood == "binomial" else FORMULA
     start = time.perf_counter()
     model = bmb.Model(formula, df, family=LIKELIHOODS[likelihood])
-    idata = model.fit(draws=1000, tune=1000, chains=4, inference_method="nutpie", random_seed=seed,
-                      progressbar=False)
+    idata = model.fit(
+        draws=1000, tune=1000, chains=4, inference_method="nutpie", random_seed=seed, progressbar=False
+    )
     wall = time.perf_counter() - start
     post = idata.posterior
     names = [v for v in post.data_vars if v in ("Intercept", "x", "1|g_sigma", "sigma", "alpha")]
     ess = min(float(az.ess(post[names], method="bulk")[v].min()) for v in names)
     sampling = idata.sample_stats.attrs.get("sampling_time")
-    return {"wall s": wall, "sampling s": float(sampling) if sampling is not None else None,
-            "min bulk ESS": ess, "divergences": int(idata.sample_stats["diverging"].sum()),
-            "compared": names}
+    return {
+        "wall s": wall,
+        "sampling s": float(sampling) if sampling is not None else None,
+        "min bulk ESS": ess,
+        "divergences": int(idata.sample_stats["diverging"].sum()),
+        "compared": names,
+    }
 
 
 def environment(folder: Path) -> Path:
@@ -104,7 +122,9 @@ def environment(folder: Path) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "bench")
     parser.add_argument("--env", type=Path, default=ROOT / ".venv-bambi")
@@ -123,18 +143,37 @@ def main() -> None:
             data = Path(folder) / f"{likelihood}.csv"
             df.to_csv(data, index=False)
             for rep in range(args.reps):
-                for side in (("hierstan", "bambi") if rep % 2 == 0 else ("bambi", "hierstan")):
+                for side in ("hierstan", "bambi") if rep % 2 == 0 else ("bambi", "hierstan"):
                     if side == "hierstan":
                         found = _hierstan(likelihood, df, seed=rep + 1)
                     else:
-                        run = subprocess.run([str(python), "-W", "ignore", __file__, "--worker", likelihood,
-                                              str(data), str(rep + 1)], capture_output=True, text=True)
+                        run = subprocess.run(
+                            [
+                                str(python),
+                                "-W",
+                                "ignore",
+                                __file__,
+                                "--worker",
+                                likelihood,
+                                str(data),
+                                str(rep + 1),
+                            ],
+                            capture_output=True,
+                            text=True,
+                        )
                         if run.returncode != 0:
                             raise RuntimeError(f"bambi ({likelihood}) failed:\n{run.stderr[-3000:]}")
                         found = json.loads(run.stdout.strip().splitlines()[-1])
                     found.pop("compared", None)
-                    rows.append({"likelihood": likelihood, "rep": rep, "side": side, **found,
-                                 "ESS/s": found["min bulk ESS"] / found["wall s"]})
+                    rows.append(
+                        {
+                            "likelihood": likelihood,
+                            "rep": rep,
+                            "side": side,
+                            **found,
+                            "ESS/s": found["min bulk ESS"] / found["wall s"],
+                        }
+                    )
                     print(rows[-1], flush=True)
     runs = pd.DataFrame(rows)
     medians = runs.groupby(["likelihood", "side"], sort=False).median(numeric_only=True).drop(columns="rep")
@@ -146,8 +185,15 @@ def main() -> None:
         f"# glmm against bambi + nutpie: `{FORMULA}`\n\n`python scripts/glmm_vs_bambi.py --reps {args.reps}` "
         "(medians over reps, sides alternating; bambi 0.17.2 with nutpie in its own environment). "
         "ESS/s: min bulk ESS of the population parameters per second of the fit call.\n\n"
-        + (speed["hierstan"] / speed["bambi"]).rename("hierstan / bambi ESS/s").round(2).to_frame().to_markdown()
-        + "\n\n" + table.to_markdown() + "\n")
+        + (speed["hierstan"] / speed["bambi"])
+        .rename("hierstan / bambi ESS/s")
+        .round(2)
+        .to_frame()
+        .to_markdown()
+        + "\n\n"
+        + table.to_markdown()
+        + "\n"
+    )
     print(table.to_string())
 
 

@@ -326,7 +326,8 @@ def _centering(parameterization: str, design: Design, likelihood: str, y: np.nda
                  for t, term in enumerate(block.terms)]
         # a level's centered terms must lead its block (the program conditions the others on them)
         leading = np.cumprod([choice.centered for choice in found], axis=0).sum(axis=0)
-        counts = ", ".join(f"{np.sum(leading == k)} with {k}" for k in range(len(found) + 1) if np.any(leading == k))
+        counts = ", ".join(f"{np.sum(leading == k)} with {k}" for k in range(len(found) + 1)
+                           if np.any(leading == k))
         texts.append((f"{block.factor}: levels by their number of leading centered terms: {counts}; "
                       if len(found) > 1 else "") + describe(found, block.factor))
         flags += leading.astype(int).tolist()

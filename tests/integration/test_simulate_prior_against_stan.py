@@ -43,8 +43,11 @@ CASES = {
     "thai/random_slope_correlated": (lambda: _first(FAMILIES["thai"].load_data(), "school_id", 6),
                                      {"hyper_scale": 2.0, "lkj_eta": 3.0}),
     "glmm": (lambda: _first(FAMILIES["glmm"].load_data(), "county", 6), {"lkj_eta": 1.5}),
-    # a block of three correlated terms: the Jacobian of its partial correlations matters
-    "glmm/formula": (lambda: _first(FAMILIES["glmm"].load_data(), "county", 6), {"lkj_eta": 0.8},
+    # a block of three correlated terms: the Jacobian of its partial correlations matters; and
+    # the other prior choices (absolute scales, the intercept's prior at X = 0, half-normal sds)
+    "glmm/formula": (lambda: _first(FAMILIES["glmm"].load_data(), "county", 6),
+                     {"lkj_eta": 0.8, "autoscale": 0, "scale_prior": "half_normal", "intercept_scale": 2.0,
+                      "coef_scale": 1.0, "sd_scale": 0.5, "sigma_scale": 1.0},
                      {"formula": "log_radon ~ floor + activity + (1 + floor + activity | county)"}),
 }
 

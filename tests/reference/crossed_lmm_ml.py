@@ -20,8 +20,9 @@ def _design(frame, factors: dict[str, list[str]]) -> tuple[np.ndarray, list[tupl
     for factor, terms in factors.items():
         codes = np.unique(frame[factor].to_numpy(), return_inverse=True)[1].ravel()
         J = codes.max() + 1
-        values = np.column_stack([np.ones(len(frame)) if t == "Intercept" else frame[t].to_numpy(float)
-                                  for t in terms])
+        values = np.column_stack(
+            [np.ones(len(frame)) if t == "Intercept" else frame[t].to_numpy(float) for t in terms]
+        )
         Z = np.zeros((len(frame), J * len(terms)))
         for t in range(len(terms)):
             Z[np.arange(len(frame)), codes * len(terms) + t] = values[:, t]
@@ -34,7 +35,7 @@ def _covariances(theta: np.ndarray, shapes: list[tuple[int, int]]) -> list[np.nd
     """Each factor's Sigma from log sds and, for two terms, atanh of their correlation."""
     out, at = [], 0
     for _, p in shapes:
-        sd = np.exp(theta[at:at + p])
+        sd = np.exp(theta[at : at + p])
         corr = np.eye(p)
         if p == 2:
             corr[0, 1] = corr[1, 0] = np.tanh(theta[at + p])
@@ -49,7 +50,9 @@ def fit(frame, outcome: str, fixed: list[str], factors: dict[str, list[str]]) ->
     """ML estimates: ``b`` (by fixed name), per factor ``sd`` and ``corr`` (two terms), ``sigma``.
     ``fixed`` and each factor's terms name columns of ``frame`` or ``"Intercept"``."""
     y = frame[outcome].to_numpy(float)
-    X = np.column_stack([np.ones(len(frame)) if c == "Intercept" else frame[c].to_numpy(float) for c in fixed])
+    X = np.column_stack(
+        [np.ones(len(frame)) if c == "Intercept" else frame[c].to_numpy(float) for c in fixed]
+    )
     Z, shapes = _design(frame, factors)
     n = len(y)
     ZZ, ZX, Zy = Z.T @ Z, Z.T @ X, Z.T @ y
@@ -63,7 +66,7 @@ def fit(frame, outcome: str, fixed: list[str], factors: dict[str, list[str]]) ->
         for (J, p), cov in zip(shapes, covs):
             inv = np.linalg.inv(cov)
             for j in range(J):
-                G_inv[at + j * p:at + (j + 1) * p, at + j * p:at + (j + 1) * p] = inv
+                G_inv[at + j * p : at + (j + 1) * p, at + j * p : at + (j + 1) * p] = inv
             log_det_G += J * np.linalg.slogdet(cov)[1]
             at += J * p
         M = G_inv + ZZ / sigma2
@@ -73,6 +76,7 @@ def fit(frame, outcome: str, fixed: list[str], factors: dict[str, list[str]]) ->
 
         def solve_M(v):
             return np.linalg.solve(chol.T, np.linalg.solve(chol, v))
+
         XVX = (XX - ZX.T @ solve_M(ZX) / sigma2) / sigma2
         XVy = (Xy - ZX.T @ solve_M(Zy) / sigma2) / sigma2
         b = np.linalg.solve(XVX, XVy)
@@ -86,8 +90,12 @@ def fit(frame, outcome: str, fixed: list[str], factors: dict[str, list[str]]) ->
     for _, p in shapes:
         start += [np.log(np.std(y) / 2)] * p + [0.0] * (p == 2)
     start = np.array(start + [np.log(np.std(y) / 2)])
-    result = minimize(lambda t: solve(t)[0], start, method="Nelder-Mead",
-                      options={"xatol": 1e-7, "fatol": 1e-9, "maxiter": 20000, "maxfev": 20000})
+    result = minimize(
+        lambda t: solve(t)[0],
+        start,
+        method="Nelder-Mead",
+        options={"xatol": 1e-7, "fatol": 1e-9, "maxiter": 20000, "maxfev": 20000},
+    )
     result = minimize(lambda t: solve(t)[0], result.x, method="BFGS")
     theta = result.x
     b = solve(theta)[1]

@@ -131,6 +131,38 @@ def test_autoscaled_priors_and_overrides():
         glmm.stan_data(df, formula="y ~ x + (1 | g)", priors={"slope": 1.0})
 
 
+def test_absolute_priors_and_the_scale_priors_form():
+    df = frame()
+    priors = {"autoscale": 0, "scale_prior": "half_cauchy", "intercept_scale": 10.0, "coef_scale": 10.0,
+              "sd_scale": 5.0, "sigma_scale": 5.0}
+    d = glmm.stan_data(df, formula="y ~ x + (1 + x | g)", priors=priors).data
+    assert d["coef_scale"] == pytest.approx([10.0]) and d["sd_scale"] == pytest.approx([5.0, 5.0])
+    assert (d["intercept_location"], d["intercept_scale"], d["sigma_scale"]) == (0.0, 10.0, 5.0)
+    assert d["intercept_at_zero"] == 1 and d["scale_prior"] == 3
+    default = glmm.stan_data(df, formula="y ~ x + (1 | g)").data
+    assert default["intercept_at_zero"] == 0 and default["scale_prior"] == 1
+    assert priors["autoscale"] == 0 and len(priors) == 6  # the caller's dict is left as it was
+    for bad, fragment in [({"autoscale": 2}, "'autoscale' must be 1"),
+                          ({"autoscale": "0"}, "'autoscale' must be 1"),
+                          ({"scale_prior": "cauchy"}, "'cauchy'; choose one of: exponential, half_normal"),
+                          ({"sd_scale": "wide"}, "'sd_scale' must be a number")]:
+        with pytest.raises(Exception, match=fragment):
+            glmm.stan_data(df, formula="y ~ x + (1 | g)", priors=bad)
+
+
+def test_two_term_blocks_record_each_levels_centre_and_leading_centered_terms():
+    df = frame()
+    design = parse("y ~ x + (1 + x | g) + (1 | h)", df, "t")
+    d = glmm.stan_data(df, formula="y ~ x + (1 + x | g) + (1 | h)").data
+    g = design.blocks[0]
+    means = df.groupby("g")["x"].mean().reindex(g.levels).to_numpy()
+    # g's levels: their mean of x; h's (one term): 0
+    assert d["level_centre"] == pytest.approx(np.concatenate([means, np.zeros(3)]))
+    assert all(0 <= k <= 2 for k in d["centered"][:12]) and all(0 <= k <= 1 for k in d["centered"][12:])
+    forced = glmm.stan_data(df, formula="y ~ x + (1 + x | g) + (1 | h)", parameterization="centered").data
+    assert list(forced["centered"]) == [2] * 12 + [1] * 3
+
+
 def test_flat_draws_become_labelled_effects_and_correlations():
     df = frame()
     prepared = glmm.stan_data(df, formula="y ~ x + (1 + x + C(p) | g) + (1 | h)")

@@ -5,7 +5,6 @@ factors with intercepts only (variance components)."""
 import numpy as np
 import pandas as pd
 import pytest
-
 from reference import crossed_lmm_ml
 
 smf = pytest.importorskip("statsmodels.formula.api")
