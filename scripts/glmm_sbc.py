@@ -62,7 +62,10 @@ def main() -> None:
             n_sims=args.sims,
             data=make(),
             priors=PRIORS,
-            options={"formula": formula, "likelihood": likelihood},
+            options={
+                "formula": formula,
+                "likelihood": likelihood,
+            },
             seed=1,
             workers=args.workers,
             progress=False,
@@ -73,7 +76,7 @@ def main() -> None:
         rows.append(
             {
                 "design": name,
-                "formula": formula,
+                "formula": formula.replace("|", "\\|"),  # a pipe would end a markdown cell
                 "likelihood": likelihood,
                 "simulations": len(fits),
                 "failed": int(fits["status"].eq("failed").sum()),
