@@ -77,10 +77,24 @@ class Program:
 
     @property
     def outputs(self) -> set[str]:
-        """Names declared in the blocks whose values are written out (parameters, transformed
-        parameters, generated quantities), local ones included: what a draw may be named."""
+        """Names declared at the top level of the blocks whose values are written out
+        (parameters, transformed parameters, generated quantities): what a draw may be named.
+        Locals of nested braces are not written out, so a column may share their names."""
         blocks = ("parameters", "transformed parameters", "generated quantities")
-        return {name for block in blocks for name in _DECLARED.findall(self.block(block))}
+        return {name for block in blocks for name in _DECLARED.findall(_top_level(self.block(block)))}
+
+
+def _top_level(code: str) -> str:
+    """``code`` without the text inside its braces (comments are kept: they declare nothing)."""
+    kept, depth = [], 0
+    for char in code:
+        if char == "}":
+            depth -= 1
+        if depth == 0:
+            kept.append(char)
+        if char == "{":
+            depth += 1
+    return "".join(kept)
 
 
 def program_names() -> list[str]:

@@ -236,3 +236,13 @@ def test_a_new_level_draws_from_the_population():
     # correlation 0.6 between a level's intercept and slope effects
     assert np.corrcoef(eta[:, 0] / sd[:, 0], slope / sd[:, 1])[0, 1] == pytest.approx(0.6, abs=0.05)
     assert abs(np.corrcoef(eta[:, 0], eta[:, 2])[0, 1]) < 0.05
+
+
+def test_only_written_names_are_taken_from_the_users_columns():
+    # a column may be named like a local of the program's loops (c, k, n, A): those are not
+    # written out; the program's outputs are refused (hierstan.fitting._check_names)
+    from hierstan.programs import load_program
+
+    outputs = load_program("glmm").outputs
+    assert {"b", "u", "tau", "cor", "sigma", "log_lik", "y_rep"} <= outputs
+    assert not {"c", "k", "n", "p", "A", "E", "U"} & outputs
