@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-# (rows, levels of each crossed factor): rows and levels varied apart, then together
-SIZES = [(10_000, 500), (70_000, 500), (70_000, 3_000)]
+# (rows, levels of each crossed factor): levels varied at 10,000 rows, then rows at 3,000 levels
+SIZES = [(10_000, 500), (10_000, 3_000), (70_000, 3_000)]
 SMALL = 8
 FORMULA = "y ~ x + (1 | g) + (1 | h) + (1 | k)"
 

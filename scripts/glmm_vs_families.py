@@ -256,11 +256,13 @@ def main(argv: list[str] | None = None) -> None:
     summary = pd.DataFrame(
         {
             "shared parameters": agreements.groupby("pair", sort=False).size(),
-            "max |z|": agreements.assign(a=agreements["z"].abs()).groupby("pair", sort=False)["a"].max(),
-            "|z| > 3": agreements.assign(a=agreements["z"].abs() > 3).groupby("pair", sort=False)["a"].sum(),
+            "max abs(z)": agreements.assign(a=agreements["z"].abs()).groupby("pair", sort=False)["a"].max(),
+            "abs(z) > 3": agreements.assign(a=agreements["z"].abs() > 3)
+            .groupby("pair", sort=False)["a"]
+            .sum(),
             # if the doors agree, z is about normal(0, 1): sd near 1, |z| > 3 for 0.27% of parameters
             "sd of z": agreements.groupby("pair", sort=False)["z"].std(),
-            "|z| > 3 expected": agreements.groupby("pair", sort=False).size() * 0.0027,
+            "abs(z) > 3 expected": agreements.groupby("pair", sort=False).size() * 0.0027,
             "glmm / family ESS/s (wall)": speed["glmm"] / speed["family"],
             "glmm / family ESS/s (sampler)": sampler["glmm"] / sampler["family"],
         }

@@ -109,7 +109,8 @@ def stan_data(
     x_mean = X.mean(axis=0) if intercept else np.zeros(X.shape[1])
     Z = np.column_stack([np.zeros((len(y), 0))] + [b.values for b in design.blocks])
     levels = np.column_stack([np.zeros((len(y), 0), int)] + [b.codes for b in design.blocks])
-    centered, choice = _centering(parameterization, design, likelihood, y, n)
+    pilot = _pilot(design, likelihood, y, n)
+    centered, choice = _centering(parameterization, design, pilot)
     cells = _cells(likelihood, X - x_mean, design.offset, Z, levels, y, n)
     data_dict = {
         "N": len(cells["weight"]), "likelihood": LIKELIHOODS.index(likelihood) + 1,
@@ -119,7 +120,7 @@ def stan_data(
         "B": len(design.blocks), "J": [len(b.levels) for b in design.blocks],
         "P": [len(b.terms) for b in design.blocks], "Z": cells["Z"], "level": cells["level"] + 1,
         "centered": centered,
-        "term_fixed": _term_fixed(design), "level_centre": _level_centres(design),
+        "term_fixed": _term_fixed(design, pilot), "level_centre": _level_centres(design),
         "intercept_location": location,
         "intercept_scale": settings["intercept_scale"] * scale_y,
         "intercept_at_zero": 1 - choices["autoscale"], "scale_prior": choices["scale_prior"],
@@ -159,16 +160,34 @@ def stan_data(
     )
 
 
-def _term_fixed(design: Design) -> list[int]:
+def _term_fixed(design: Design, pilot: list) -> list[int]:
     """For each block's term, the fixed effect (1-based in b) its centered levels are centered on:
-    the fixed effect of the same column, in the first block that has the term only (centering
-    two crossed factors' levels on one intercept leaves their sum free but for the prior)."""
-    taken: set[str] = set()
+    the fixed effect of the same column, in one block only (centering two crossed factors' levels
+    on one intercept leaves their sum free but for the prior). Of the blocks with the term, the
+    one whose levels move least together: the other blocks' effects have means known only to
+    sd^2 / J each (S, summed), which the owner's J levels share beside their own sampling
+    variance v, so its levels correlate by S / (S + v) and J of them form one slow direction
+    worth J S / (S + v) (with crossed factors of 500, 500 and 8 levels, the 8)."""
+    def spread(b: int, t: int) -> float:  # the pilot's sd^2 / J for block b's term t
+        scale = pilot[b][0][t].scale
+        return scale**2 / len(design.blocks[b].levels) if np.isfinite(scale) else 0.0
+
+    def cost(holder: tuple[int, int], holders: list[tuple[int, int]]) -> tuple[float, int]:
+        c, u = holder
+        shared = sum(spread(d, w) for d, w in holders if d != c)
+        variances = pilot[c][1][:, u]
+        known = variances[np.isfinite(variances)]
+        v = float(np.median(known)) if len(known) else np.inf
+        together = shared / (shared + v) if np.isfinite(v) and shared + v > 0 else 1.0
+        return len(design.blocks[c].levels) * together, len(design.blocks[c].levels)
+
     found = []
-    for block in design.blocks:
+    for b, block in enumerate(design.blocks):
         for term in block.terms:
-            found.append(design.fixed.index(term) + 1 if term in design.fixed and term not in taken else 0)
-            taken.add(term)
+            holders = [(c, other.terms.index(term)) for c, other in enumerate(design.blocks)
+                       if term in other.terms]
+            owner = min(holders, key=partial(cost, holders=holders))[0] if term in design.fixed else -1
+            found.append(design.fixed.index(term) + 1 if owner == b else 0)
     return found
 
 
@@ -307,23 +326,30 @@ def _cells(likelihood: str, X, offset, Z, levels, y, n) -> dict[str, np.ndarray]
     return out
 
 
-def _centering(parameterization: str, design: Design, likelihood: str, y: np.ndarray,
-               n: np.ndarray) -> tuple[list[int], str]:
-    """Each level's number of centered terms, block by block: all or none (forced), or by the rule
-    of hierstan.parameterization on per-level weighted least squares of the pooled model's
-    working residuals, term by term, counting the leading terms centered."""
-    if parameterization != "auto":
-        return [len(b.terms) * (parameterization == "centered") for b in design.blocks for _ in b.levels], ""
+def _pilot(design: Design, likelihood: str, y: np.ndarray, n: np.ndarray) -> list[tuple[list, np.ndarray]]:
+    """Per block: each term's choice by the rule of hierstan.parameterization (its pilot sd and
+    the levels it centers), from per-level weighted least squares of the pooled model's working
+    residuals, and the levels' sampling variances (levels x terms)."""
     residual, weight = _working_residuals(design, likelihood, y, n)
-    flags, texts = [], []
     root = np.sqrt(weight)
+    found = []
     for block in design.blocks:
         coef, variance, noise = group_regression(residual * root, block.values * root[:, None],
                                                  block.codes, len(block.levels))
         if likelihood != "gaussian" and np.isfinite(noise) and noise > 0:
             variance = variance / noise  # the working weights already carry the variance
-        found = [choose(f"r_{block.factor}[{term}]", f"sd_{block.factor}[{term}]", coef[:, t], variance[:, t])
-                 for t, term in enumerate(block.terms)]
+        found.append(([choose(f"r_{block.factor}[{term}]", f"sd_{block.factor}[{term}]", coef[:, t],
+                              variance[:, t]) for t, term in enumerate(block.terms)], variance))
+    return found
+
+
+def _centering(parameterization: str, design: Design, pilot: list) -> tuple[list[int], str]:
+    """Each level's number of centered terms, block by block: all or none (forced), or the
+    pilot's choice term by term, counting the leading terms centered."""
+    if parameterization != "auto":
+        return [len(b.terms) * (parameterization == "centered") for b in design.blocks for _ in b.levels], ""
+    flags, texts = [], []
+    for block, (found, _) in zip(design.blocks, pilot):
         # a level's centered terms must lead its block (the program conditions the others on them)
         leading = np.cumprod([choice.centered for choice in found], axis=0).sum(axis=0)
         counts = ", ".join(f"{np.sum(leading == k)} with {k}" for k in range(len(found) + 1)
