@@ -54,6 +54,7 @@ def one(rows: int, levels: int) -> dict:
     ess = az.ess(post, method="bulk")
     rhat = az.rhat(post)
     population = ["b", "sigma", "sd_g", "sd_h", "sd_k"]
+    least = min(float(ess[v].min()) for v in population)
     peak_kib = max(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
@@ -67,10 +68,10 @@ def one(rows: int, levels: int) -> dict:
         "wall s": round(wall, 1),
         "sampler s": round(float(post.attrs["sampling_seconds"]), 1),
         "divergences": int(idata.sample_stats["diverging"].sum()),
-        "min bulk ESS (population)": round(min(float(ess[v].min()) for v in population)),
+        "min bulk ESS (population)": round(least),
         "min bulk ESS (all)": round(min(float(ess[v].min()) for v in ess.data_vars)),
         "max R-hat": round(max(float(rhat[v].max()) for v in rhat.data_vars), 3),
-        "ESS/s (population, wall)": round(min(float(ess[v].min()) for v in population) / wall, 2),
+        "ESS/s (population, wall)": round(least / wall, 2),
         "peak memory MiB": round(peak_kib / 1024),
         "sd_g": round(float(post["sd_g"].mean()), 3),
         "sd_h": round(float(post["sd_h"].mean()), 3),

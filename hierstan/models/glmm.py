@@ -102,8 +102,6 @@ def stan_data(
     y, n = _outcome(df, design, likelihood, trials, what)
     _refuse_degenerate(design, likelihood, what)
     settings, location, scale_y, choices = _priors(priors, likelihood, y)
-    # s_k: 1 for every column when the settings are absolute
-    spread = _spread if choices["autoscale"] else (lambda v, ones=False: np.ones(v.shape[1]))
     intercept = "Intercept" in design.fixed
     X = design.X[:, 1:] if intercept else design.X
     x_mean = X.mean(axis=0) if intercept else np.zeros(X.shape[1])
@@ -124,8 +122,9 @@ def stan_data(
         "intercept_location": location,
         "intercept_scale": settings["intercept_scale"] * scale_y,
         "intercept_at_zero": 1 - choices["autoscale"], "scale_prior": choices["scale_prior"],
-        "coef_scale": settings["coef_scale"] * scale_y / spread(X),
-        "sd_scale": np.concatenate([settings["sd_scale"] * scale_y / spread(b.values, ones=True)
+        "coef_scale": settings["coef_scale"] * scale_y / _spread(X, autoscale=choices["autoscale"]),
+        "sd_scale": np.concatenate([settings["sd_scale"] * scale_y
+                                    / _spread(b.values, ones=True, autoscale=choices["autoscale"])
                                     for b in design.blocks]) if design.blocks else np.zeros(0),
         "lkj_eta": settings["lkj_eta"], "sigma_scale": settings["sigma_scale"] * scale_y,
         "phi_scale": settings["phi_scale"], "prior_only": 0,
@@ -294,8 +293,11 @@ def _refuse_degenerate(design: Design, likelihood: str, what: str) -> None:
                             "gaussian outcome its effects cannot be told from the residual")
 
 
-def _spread(values: np.ndarray, ones: bool = False) -> np.ndarray:
-    """Each column's sd (1 for a constant column: an intercept term's scale is the outcome's)."""
+def _spread(values: np.ndarray, ones: bool = False, autoscale: bool = True) -> np.ndarray:
+    """Each column's sd (1 for a constant column: an intercept term's scale is the outcome's;
+    1 for every column when the prior settings are absolute)."""
+    if not autoscale:
+        return np.ones(values.shape[1])
     sd = values.std(axis=0)
     return np.where(sd > 0, sd, 1.0) if ones else sd
 
