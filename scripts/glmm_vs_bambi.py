@@ -102,7 +102,7 @@ def _bambi(likelihood: str, data: Path, seed: int) -> dict:
     post = idata.posterior
     names = [v for v in post.data_vars if v in ("Intercept", "x", "1|g_sigma", "sigma", "alpha")]
     ess = min(float(az.ess(post[names], method="bulk")[v].min()) for v in names)
-    sampling = idata.sample_stats.attrs.get("sampling_time")
+    sampling = idata.posterior.attrs.get("sampling_time")  # nutpie's own clock: sampling alone
     return {
         "wall s": wall,
         "sampling s": float(sampling) if sampling is not None else None,
@@ -172,23 +172,27 @@ def main() -> None:
                             "side": side,
                             **found,
                             "ESS/s": found["min bulk ESS"] / found["wall s"],
+                            "ESS/s sampling": found["min bulk ESS"] / found["sampling s"],
                         }
                     )
                     print(rows[-1], flush=True)
     runs = pd.DataFrame(rows)
     medians = runs.groupby(["likelihood", "side"], sort=False).median(numeric_only=True).drop(columns="rep")
     speed = medians["ESS/s"].unstack("side")
+    sampler = medians["ESS/s sampling"].unstack("side")
     table = medians.round(2)
     args.out.mkdir(parents=True, exist_ok=True)
     runs.to_csv(args.out / "glmm_vs_bambi_runs.csv", index=False)
     (args.out / "glmm_vs_bambi.md").write_text(
         f"# glmm against bambi + nutpie: `{FORMULA}`\n\n`python scripts/glmm_vs_bambi.py --reps {args.reps}` "
         "(medians over reps, sides alternating; bambi 0.17.2 with nutpie in its own environment). "
-        "ESS/s: min bulk ESS of the population parameters per second of the fit call.\n\n"
-        + (speed["hierstan"] / speed["bambi"])
-        .rename("hierstan / bambi ESS/s")
+        "ESS/s (wall): min bulk ESS of the population parameters per second of the fit call "
+        "(bambi's includes building the model and nutpie's compile; hierstan's compile is cached). "
+        "ESS/s (sampling alone): per second of the sampler's own clock (hierstan: the driver's "
+        "run, warmup included; nutpie: its sampling_time).\n\n"
+        + pd.DataFrame({"hierstan / bambi ESS/s (wall)": speed["hierstan"] / speed["bambi"],
+                        "(sampling alone)": sampler["hierstan"] / sampler["bambi"]})
         .round(2)
-        .to_frame()
         .to_markdown()
         + "\n\n"
         + table.to_markdown()
