@@ -65,7 +65,9 @@ def choose(effect: str, scale_name: str, estimates: np.ndarray, variances: np.nd
         return EffectChoice(effect, scale_name, np.nan, np.nan, np.zeros(len(variances), dtype=bool),
                             f"only {known.sum()} groups estimate it: all non-centered")
     scale, lower = population_scale(np.asarray(estimates, float)[known], variances[known], X[known])
-    return from_scale(effect, scale_name, scale, lower, 1 / variances)
+    with np.errstate(divide="ignore"):  # a variance of 0 (identical rows): infinite precision
+        information = 1 / variances
+    return from_scale(effect, scale_name, scale, lower, information)
 
 
 def from_scale(effect: str, scale_name: str, scale: float, lower: float,
@@ -215,7 +217,8 @@ def logistic_scales(cell_group: np.ndarray, cell_n: np.ndarray, cell_y: np.ndarr
     full, best = fit(everything)
     statistics = np.array([2 * (fit(np.arange(k) != i)[1] - best) for i in range(k)])
     log_scale = full[fixed.shape[1]:]
-    se = np.sqrt(np.diag(np.linalg.pinv(_hessian(lambda x: negative_log_lik(x, everything), full))))
+    with np.errstate(invalid="ignore"):  # a Hessian that is not positive definite: no bound (nan -> 0)
+        se = np.sqrt(np.diag(np.linalg.pinv(_hessian(lambda x: negative_log_lik(x, everything), full))))
     lower = np.where(statistics >= BOUND_DROP, np.exp(log_scale - BOUND_Z * se[fixed.shape[1]:]), 0.0)
     b = full[:fixed.shape[1]]
     return b, np.exp(log_scale), np.nan_to_num(lower), special.expit(fixed @ b)

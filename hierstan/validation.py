@@ -29,6 +29,18 @@ def _rows(index: pd.Index, limit: int = 5) -> str:
     return shown + (f" (and {len(index) - limit} more)" if len(index) > limit else "")
 
 
+def _value(value: object) -> str:
+    """A cell's value as the user would write it: missing as such, numpy's scalars as Python's
+    (``nan``, not ``np.float64(nan)``)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return "a missing value"
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return "NaN"
+    return repr(value)
+
+
 def require_frame(df: object, what: str) -> pd.DataFrame:
     """Check ``df`` is a non-empty DataFrame with one flat level of column names."""
     if not isinstance(df, pd.DataFrame):
@@ -283,7 +295,7 @@ def category_column(df: pd.DataFrame, column: str, allowed: Sequence, what: str)
     bad = df.index[~values.isin(allowed).to_numpy() | flags]
     if len(bad):
         raise DataError(f"{what}: column {column!r} must be one of {', '.join(map(repr, allowed))}; "
-                        f"row(s) {_rows(bad)} have {', '.join(map(repr, values[bad].unique()[:5]))}")
+                        f"row(s) {_rows(bad)} have {', '.join(map(_value, values[bad].unique()[:5]))}")
     return values
 
 

@@ -5,6 +5,7 @@
 //   <exe> gradient <data.json> <seed> <evaluations>
 //   <exe> log_density <data.json> <point.json>...
 //   <exe> log_density_gradient <data.json> <points.json>
+//   <exe> check_data <data.json>
 //
 // sample runs all chains in this process on TBB threads, with chain ids 1..N as CmdStan does.
 // <adaptation> "stan" runs Stan's own service (hmc_nuts_diag_e_adapt), so the same seed gives
@@ -23,7 +24,9 @@
 // Jacobian and up to a constant (Stan's `~`), for comparing programs at the same values;
 // log_density_gradient prints, per unconstrained point (a JSON {"points": [[...], ...]}), the
 // full log density with the Jacobian, constants included, then its gradient, on one line: two
-// programs with the same parameters must agree there to rounding.
+// programs with the same parameters must agree there to rounding. check_data only constructs
+// the model from the data, so Stan's own checks of the data block's declared constraints run,
+// and prints the number of parameters: it tests prepared data without sampling.
 // Progress lines ("Chain [i] Iteration: ...") go to stdout; a fatal error goes to stderr.
 // The driver stops if its stdin closes (the calling Python process died) and then deletes
 // <out dir>, so a killed caller leaves neither a process nor half-written files behind.
@@ -52,7 +55,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -130,12 +135,12 @@ class log_to_file : public stan::callbacks::logger {
 class binary_rows : public stan::callbacks::writer {
  public:
   binary_rows(const std::filesystem::path& rows, const std::filesystem::path& names)
-      : names_path_(names), file_(std::fopen(rows.c_str(), "wb")) {
-    if (!file_) throw std::runtime_error("cannot write " + rows.string());
+      : path_(rows), names_path_(names), file_(std::fopen(rows.c_str(), "wb")) {
+    if (!file_) failed();
   }
   binary_rows(binary_rows&& other) noexcept
-      : names_path_(std::move(other.names_path_)), file_(other.file_), rows_(other.rows_),
-        first_row_(other.first_row_) {
+      : path_(std::move(other.path_)), names_path_(std::move(other.names_path_)),
+        file_(other.file_), rows_(other.rows_), first_row_(other.first_row_) {
     other.file_ = nullptr;
   }
   ~binary_rows() override {
@@ -148,7 +153,11 @@ class binary_rows : public stan::callbacks::writer {
   }
   void operator()(const std::vector<double>& row) override {
     if (rows_++ == 0) first_row_ = std::chrono::steady_clock::now();
-    std::fwrite(row.data(), sizeof(double), row.size(), file_);
+    if (std::fwrite(row.data(), sizeof(double), row.size(), file_) != row.size()) failed();
+  }
+  // the rows still buffered reach the disk, or the run fails saying why (a full disk)
+  void finish() {
+    if (std::fflush(file_) != 0) failed();
   }
   // when the first draw after warmup arrived: the warmup's end under Stan's own service
   std::chrono::steady_clock::time_point first_row() const { return first_row_; }
@@ -156,6 +165,10 @@ class binary_rows : public stan::callbacks::writer {
   void operator()() override {}
 
  private:
+  [[noreturn]] void failed() const {
+    throw std::runtime_error("cannot write " + path_.string() + ": " + std::strerror(errno));
+  }
+  std::filesystem::path path_;
   std::filesystem::path names_path_;
   std::FILE* file_;
   long rows_ = 0;
@@ -318,6 +331,7 @@ int sample(char** argv) {
                         }
                       },
                       tbb::simple_partitioner());
+    for (auto& rows : sample_writers) rows.finish();
     return 0;
   }
 
@@ -350,6 +364,7 @@ int sample(char** argv) {
   for (size_t i = 0; i < chains; ++i)
     write_warmup(out_dir / ("warmup-" + std::to_string(i + 1) + ".tsv"), warmup, -1,
                  std::chrono::duration<double>(sample_writers[i].first_row() - start).count());
+  for (auto& rows : sample_writers) rows.finish();
   return code;
 }
 
@@ -422,6 +437,14 @@ int log_density_gradient(char** argv) {
   return 0;
 }
 
+int check_data(char** argv) {
+  auto data = read_data(argv[2]);
+  std::stringstream model_messages;
+  stan::model::model_base& model = new_model(*data, 1, &model_messages);
+  std::cout << "parameters\t" << model.num_params_r() << std::endl;
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -432,6 +455,7 @@ int main(int argc, char** argv) {
     if (mode == "gradient" && argc == 5) return gradient(argv);
     if (mode == "log_density" && argc >= 4) return log_density(argc, argv);
     if (mode == "log_density_gradient" && argc == 4) return log_density_gradient(argv);
+    if (mode == "check_data" && argc == 3) return check_data(argv);
     std::cerr << "usage: see the comment at the top of native_driver.cpp" << std::endl;
     return 64;
   } catch (const std::exception& e) {

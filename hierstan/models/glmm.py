@@ -30,7 +30,7 @@ from ..post_estimation import Prediction, draws_of
 from ..prior_draws import Seed, generator, half_cauchy, half_normal, lkj_corr, supported_variant
 from ..programs import data_file
 from ..stan_data import StanData
-from ..validation import _rows, numeric_column, prior_scales, require_frame, row_labels
+from ..validation import _rows, numeric_column, prior_scales, require_columns, require_frame, row_labels
 
 FAMILY = "glmm"
 DESCRIPTION = "Your own hierarchical regression: an lme4 formula, gaussian/logistic/count likelihoods"
@@ -265,6 +265,7 @@ def _outcome(df: pd.DataFrame, design: Design, likelihood: str, trials: str | No
                             f"row(s) {_rows(bad)} are not (binomial counts? "
                             "likelihood='binomial', trials=...)")
     if likelihood == "binomial":
+        require_columns(df, [trials], what)
         n = numeric_column(df, trials, what)
         bad = rows[(n != np.round(n)) | (n < y)]
         if len(bad):
