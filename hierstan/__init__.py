@@ -11,8 +11,10 @@ from .diagnostics import DiagnosticReport, HierstanWarning, diagnose
 from .engines import available_engines, get_engine
 from .errors import (
     CacheError,
+    ClusterError,
     DataError,
     DataWarning,
+    DiskFullError,
     EngineUnavailableError,
     HierstanError,
     SamplingError,
@@ -30,7 +32,8 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0+unknown"
 
 __all__ = [
-    "FAMILIES", "CacheError", "DataError", "DataWarning", "DiagnosticReport", "EngineUnavailableError",
+    "FAMILIES", "CacheError", "ClusterError", "DataError", "DataWarning", "DiagnosticReport", "DiskFullError",
+    "EngineUnavailableError",
     "HierstanError", "HierstanWarning", "SamplingError", "UnknownNameError", "available_engines", "diagnose",
     "eight_schools", "exam", "get_engine", "get_family", "glmm", "group_table", "mathtest", "multigroup",
     "predict", "kfold", "radon", "sample", "sbc", "thai",

@@ -5,7 +5,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
+import signal
 import sys
+import tempfile
 import time
 import warnings
 from typing import Any
@@ -13,9 +16,32 @@ from typing import Any
 import numpy as np
 
 from ..cache import MANIFEST, cache_dir, cache_key, compile_lock, manifest_of, not_writable, trusted
-from ..errors import DataError, SamplingError
+from ..errors import CacheError, DataError, SamplingError
+from ..faults import disk_full, full_disk_line, killed_by, machine_memory, raise_if_disk_full
 from ..programs import Program
 from .base import RawDraws, SamplerSettings
+
+_CACHE_FULL = "free space there, or set HIERSTAN_CACHE_DIR to a folder with room"
+
+
+def _killed(said: str) -> str:
+    """What killed CmdStan, from the return codes cmdstanpy's error lists (``retcodes=[-9, 0]``:
+    a negative code is the signal that ended a process); empty if no process was killed."""
+    found = re.search(r"retcodes=\[([-\d, ]*)\]", said)
+    codes = [int(code) for code in found.group(1).split(",") if code.strip()] if found else []
+    signals = {-code for code in codes if code < 0}
+    if not signals:
+        return ""
+    if len(codes) == 1:  # one process ran every chain
+        who = {number: "CmdStan was" for number in signals}
+    else:
+        who = {number: "the process of chain(s) " + ", ".join(str(i) for i, c in enumerate(codes, 1)
+                                                             if c == -number) + " was"
+               for number in signals}
+    text = " ".join(f"{who[number]} killed by {killed_by(number)}." for number in sorted(signals))
+    if signal.SIGKILL in signals:
+        text += f" For comparison, {machine_memory()}."
+    return text + "\n"
 
 
 def _cmdstanpy():
@@ -109,6 +135,13 @@ class CmdStanEngine:
             raise SamplingError(f"CmdStan could not load {program.name} from {folder}: {exc}") from exc
 
     def sample(self, program: Program, data: dict[str, Any], settings: SamplerSettings) -> RawDraws:
+        # the run's files in a folder of its own, removed once read: cmdstanpy's default folder
+        # goes only when the process exits, so a loop of fits filled it (100 KB a small fit)
+        with tempfile.TemporaryDirectory(prefix=f"hierstan-{program.name}-") as output_dir:
+            return self._sample(program, data, settings, output_dir)
+
+    def _sample(self, program: Program, data: dict[str, Any], settings: SamplerSettings,
+                output_dir: str) -> RawDraws:
         if settings.adaptation not in (None, "stan"):
             raise DataError(f"adaptation={settings.adaptation!r} runs on the native engine only; "
                             "CmdStan runs Stan's own (adaptation='stan'): pass engine='native' or "
@@ -135,9 +168,11 @@ class CmdStanEngine:
                     # CmdStan's CSV keeps 6 significant digits unless told; 18 round-trips a double
                     sig_figs=18,
                     show_progress=settings.progress,
+                    output_dir=output_dir,
                 )
         except Exception as exc:
-            raise SamplingError(f"CmdStan failed while sampling {program.name}: {exc}") from exc
+            raise SamplingError(f"CmdStan failed while sampling {program.name}: {_killed(str(exc))}"
+                                f"{exc}") from exc
         sampled = time.perf_counter()
         chains, draws = settings.chains, settings.draws
         # stan_variable stacks chains one after another: (chain * draw, *shape)
@@ -171,11 +206,12 @@ class CmdStanEngine:
         the executable complete: an executable without one (a killed build) is built again."""
         cmdstanpy = _cmdstanpy()
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # others stay out while it builds
             (folder / MANIFEST).unlink(missing_ok=True)
             stan_file.write_text(program.code)
             exe_file.unlink(missing_ok=True)  # no manifest: maybe the remains of a killed build
         except OSError as exc:
+            raise_if_disk_full(exc, folder, f"the build of {program.name}", _CACHE_FULL, CacheError)
             raise not_writable(exc, program.name) from exc
         if progress:
             print(f"hierstan: compiling {program.name} with CmdStan (first use only)", file=sys.stderr)
@@ -183,12 +219,19 @@ class CmdStanEngine:
             with _cmdstanpy_quiet(not progress):
                 model = cmdstanpy.CmdStanModel(stan_file=stan_file, **_stanc(program))
         except Exception as exc:
+            said = full_disk_line(str(exc))
+            if said:  # a full disk: drop what the build left, which no one can trust, to free space
+                for made in (exe_file, stan_file.with_suffix(".hpp"), stan_file.with_suffix(".o")):
+                    made.unlink(missing_ok=True)
+                raise disk_full(folder, f"the build of {program.name}", _CACHE_FULL, CacheError,
+                                said=said) from exc
             raise SamplingError(f"CmdStan could not compile {program.name}: {exc}") from exc
         written = folder / f".{MANIFEST}.{os.getpid()}"
         try:
             written.write_text(manifest_of(exe_file))
             os.replace(written, folder / MANIFEST)
-        except BaseException:
+        except BaseException as exc:
             written.unlink(missing_ok=True)
+            raise_if_disk_full(exc, folder, f"the build of {program.name}", _CACHE_FULL, CacheError)
             raise
         return model

@@ -27,7 +27,8 @@ from functools import cache
 from pathlib import Path
 
 from ..cache import MANIFEST, cache_dir, cache_key, compile_lock, manifest_of, not_writable, trusted
-from ..errors import EngineUnavailableError, SamplingError
+from ..errors import CacheError, EngineUnavailableError, SamplingError
+from ..faults import bytes_free, disk_full, full_disk_line, is_disk_full, raise_if_disk_full
 from ..programs import Program
 
 DRIVER_SOURCE = Path(__file__).with_name("native_driver.cpp")
@@ -127,15 +128,50 @@ def _build_entry(entry: Path, filename: str, steps, what: str) -> Path:
             shutil.rmtree(stale, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}-", dir=entry.parent))
     except OSError as exc:
+        raise_if_disk_full(exc, entry, f"the build of {what}", _CACHE_FULL, CacheError)
         raise not_writable(exc, what) from exc
     try:
         steps(tmp)
         (tmp / MANIFEST).write_text(manifest_of(tmp / filename))
         tmp.rename(entry)
-    except BaseException:
+    except BaseException as exc:
+        full = _full_disk(exc, tmp, entry, what)  # read before the build's folder goes
         shutil.rmtree(tmp, ignore_errors=True)
+        if full is not None:
+            raise full from exc
         raise
     return entry / filename
+
+
+_CACHE_FULL = ("nothing half-built is kept: free space there, or set HIERSTAN_CACHE_DIR to a folder with "
+               "room (a program takes about 20 MB there; Stan's precompiled header, built once, 800 MB)")
+_TMPDIR_FULL = ("the compiler keeps its temporary files in {tmp} ($TMPDIR, else /tmp): free space there, or "
+                "set TMPDIR to a folder with room")
+
+
+def _full_disk(exc: BaseException, tmp: Path, entry: Path, what: str) -> CacheError | None:
+    """The error for a build that failed for want of space, else None: a write of ours that
+    raised ENOSPC, or a compiler whose log says so, or that failed with its disk (nearly) full,
+    since a full disk may refuse the compiler's own message to build.log too."""
+    if is_disk_full(exc):
+        return disk_full(entry, f"the build of {what}", _CACHE_FULL, CacheError)
+    if not isinstance(exc, SamplingError):
+        return None
+    try:
+        said = full_disk_line((tmp / "build.log").read_text()) or ""
+    except OSError:
+        said = ""
+    temporaries = tempfile.gettempdir()
+    if said and temporaries + os.sep in said and str(cache_dir()) not in said:
+        return disk_full(Path(temporaries, "cc*"), f"the compiler's temporary files for {what}",
+                         _TMPDIR_FULL.format(tmp=temporaries), CacheError, said=said)
+    if said:
+        return disk_full(entry, f"the build of {what}", _CACHE_FULL, CacheError, said=said)
+    room = bytes_free(tmp)
+    if room is not None and room[0] < 1 << 20:  # less than any build needs: its failure is the disk's
+        return disk_full(entry, f"the build of {what}", _CACHE_FULL, CacheError,
+                         said=str(exc).splitlines()[0])
+    return None
 
 
 def _driver_object(tools: Toolchain) -> Path:
