@@ -24,6 +24,7 @@ from .diagnostics import HierstanWarning, diagnose
 from .engines import ENGINE_ENV, ENGINES, get_engine
 from .engines.base import ADAPTATIONS, METRICS
 from .errors import CacheError, DataError, DataWarning, HierstanError, UnknownNameError
+from .files import netcdf_bytes, write_whole
 from .models import FAMILIES, get_family
 from .post_estimation import is_internal
 from .reporting import KFOLD_K, SBC_SIMS
@@ -186,29 +187,12 @@ def _output(path: Path | None, option: str, force: bool) -> Path | None:
     return path
 
 
-def _write(path: Path, write) -> None:
+def _write(path: Path, write, option: str = "--out") -> None:
     """``write(temporary)`` a file beside ``path``, then rename it to ``path``: an interrupted or
-    failed write leaves ``path`` as it was (no half-written file) and no temporary behind."""
-    target = Path(os.path.realpath(path))  # through a symlink, as an ordinary write would go
-    # the temporary ends in the target's name: pandas and xarray pick compression by the suffix
-    fd, name = tempfile.mkstemp(prefix=".hierstan-", suffix="-" + target.name[-100:], dir=target.parent)
-    os.close(fd)
-    temporary = Path(name)
-    try:
-        write(temporary)
-        if target.exists():
-            mode = target.stat().st_mode & 0o7777
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(temporary, mode)
-        with temporary.open("rb") as f:
-            os.fsync(f.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    failed write leaves ``path`` as it was (no half-written file) and no temporary behind; a full
+    disk is a DiskFullError naming ``path``."""
+    write_whole(path, write, f"the {option} file",
+                fix=f"free space there, or give {option} a folder with room, and run the fit again")
 
 
 def _fit(args: argparse.Namespace) -> None:
@@ -240,10 +224,10 @@ def _fit(args: argparse.Namespace) -> None:
     print(diagnose(idata))
     if summary:
         table = az.summary(idata)
-        _write(summary, table.to_csv)
+        _write(summary, table.to_csv, "--summary")
         print(f"wrote {summary}")
     if out:
-        _write(out, idata.to_netcdf)
+        _write(out, lambda temporary: temporary.write_bytes(netcdf_bytes(idata)), "--out")
         print(f"wrote {out}")
 
 

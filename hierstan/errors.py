@@ -30,6 +30,16 @@ class CacheError(HierstanError, OSError):
     where a program must be compiled into it."""
 
 
+class ClusterError(HierstanError, RuntimeError):
+    """The Dask cluster running many fits (SBC, K-fold) was lost mid-run: the records written so
+    far are kept, and a rerun with the same folder resumes."""
+
+
+class DiskFullError(HierstanError, OSError):
+    """A file hierstan writes (a result, a record, ``--out``) found no space left on its file
+    system; what was written before is kept whole, and nothing half-written is left."""
+
+
 def check_choice(kind: str, value: str, choices) -> str:
     """Return ``value`` if it is one of ``choices``, else raise UnknownNameError."""
     choices = list(choices)

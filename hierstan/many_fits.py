@@ -31,11 +31,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .errors import DataError, HierstanError
+from .errors import ClusterError, DataError, HierstanError
+from .files import write_text
 from .programs import load_program
 
 RECORDS = "fits"
 SETTINGS = "run.json"
+_RESUME = ("the records written before it are kept: free space there, then run it again with the same "
+           "folder (--out) and settings, which resumes")
 
 
 def build(program: str, engine: str = "auto", progress: bool = True) -> None:
@@ -65,8 +68,10 @@ def dask_client(client: Any = None, scheduler: str | None = None,
             opened = Client(scheduler, timeout="20s")
         except OSError as exc:
             raise HierstanError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
-        with opened:
+        try:
             yield opened
+        finally:
+            _close(opened)
         return
     # one single-threaded process per core: each fit runs its chains in one thread, so the fits
     # side by side use every core without oversubscribing them
@@ -85,6 +90,18 @@ def dask_client(client: Any = None, scheduler: str | None = None,
             yield opened
     finally:
         cluster.close()
+
+
+def _close(client: Any) -> None:
+    """Close ``client``; one whose scheduler is gone, without dask's traceback of the reconnection
+    it gives up (the ClusterError on its way says what happened)."""
+    logger = logging.getLogger("distributed.client")
+    before = logger.disabled
+    logger.disabled = before or client.status != "running"
+    try:
+        client.close()
+    finally:
+        logger.disabled = before
 
 
 @contextmanager
@@ -152,6 +169,9 @@ def _fan_out(client: Any, job: Callable[..., dict[str, Any]], tasks: Mapping[str
             try:
                 record = future.result()
             except Exception as exc:  # KilledWorker (its worker died too often), lost connection
+                if _scheduler_lost(client, exc):  # every task is lost with it: none is a failed fit
+                    total = len(set(records) | set(tasks))
+                    raise _lost_scheduler(client, len(records), total, store) from exc
                 record = {"key": key, "status": "failed",
                           "reason": f"the task was lost: {type(exc).__name__}: {exc}"}
             records[key] = record
@@ -162,9 +182,31 @@ def _fan_out(client: Any, job: Callable[..., dict[str, Any]], tasks: Mapping[str
                 failed = sum(r["status"] == "failed" for r in records.values())
                 if failed:
                     bar.set_postfix(failed=failed)
+    except ClusterError:  # no scheduler left to cancel on (the cluster's processes are its owner's)
+        raise
     except BaseException:  # Ctrl-C or anything else: no fit goes on running
         client.cancel(list(futures), force=True)
         raise
+
+
+def _scheduler_lost(client: Any, exc: Exception) -> bool:
+    """The client's connection to the scheduler is gone (dask cancels every future with the
+    reason "scheduler-connection-lost"), as opposed to one task that failed."""
+    return getattr(exc, "reason", None) == "scheduler-connection-lost" or client.status != "running"
+
+
+def _lost_scheduler(client: Any, done: int, total: int, store: _Store | None) -> ClusterError:
+    address = getattr(client.scheduler, "address", None) if client.scheduler is not None else None
+    where = f" at {address}" if address else ""
+    if store is not None:
+        kept = (f"the records of the {done} done are kept in {store.records}: run it again with the same "
+                f"folder (--out) and settings, on a running cluster, and only the other {total - done} run")
+    else:
+        kept = ("nothing is kept without a folder: give one (folder=, or --out) to resume after a failure "
+                "like this one")
+    return ClusterError(f"lost the connection to the Dask scheduler{where} with {done} of {total} fits done "
+                        f"(the scheduler stopped, ran out of memory, or its machine or network went down); "
+                        f"{kept}")
 
 
 def _attempt(job: Callable[..., dict[str, Any]], key: str, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -207,7 +249,8 @@ class _Store:
 
     def load(self) -> dict[str, dict[str, Any]]:
         found = {}
-        for path in sorted(self.records.glob("*.json")):
+        # a dot file is a temporary of a write that was killed before its rename: not a record
+        for path in sorted(p for p in self.records.glob("*.json") if not p.name.startswith(".")):
             record = json.loads(path.read_text())
             found[record["key"]] = record
         return found
@@ -218,12 +261,7 @@ class _Store:
 
 def _publish(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` whole or not at all (a temporary file, then a rename)."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        partial.write_text(text)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+    write_text(path, text, "the record", fix=_RESUME)
 
 
 def _plain(value: Any) -> Any:

@@ -17,8 +17,25 @@ from matplotlib.figure import Figure
 from . import models
 from .diagnostics import compare_loo, diagnose
 from .errors import DataWarning
+from .files import write_text, write_whole
 from .inference_data import outcome_name
 from .post_estimation import group_table, is_internal
+
+# every file goes through hierstan.files.write_whole: whole or not at all, a full disk named
+_FIX = ("the files written before it are complete: free space there (or give --out another folder) "
+        "and run it again")
+
+
+def _csv(table: pd.DataFrame, path: Path, **options: Any) -> None:
+    write_whole(path, lambda temporary: table.to_csv(temporary, **options), "the result", _FIX)
+
+
+def _text(path: Path, text: str) -> None:
+    write_text(path, text, "the result", _FIX)
+
+
+def _png(figure: Figure, path: Path, dpi: int) -> None:
+    write_whole(path, lambda temporary: figure.savefig(temporary, dpi=dpi), "the result", _FIX)
 
 
 def _summary(idata: az.InferenceData, **options) -> pd.DataFrame:
@@ -43,15 +60,15 @@ def eight_schools(out: Path, **options: Any) -> list[Path]:
     written = [out / "eight_schools_summary.csv", out / "eight_schools_diagnostics.csv",
                out / "eight_schools_diagnostics.md", out / "eight_schools_funnel.png",
                out / "eight_schools_log_tau_running_mean.png"]
-    summary.to_csv(written[0])
-    diagnostics.to_csv(written[1])
-    written[2].write_text(diagnostics.to_markdown() + "\n")
+    _csv(summary, written[0])
+    _csv(diagnostics, written[1])
+    _text(written[2], diagnostics.to_markdown() + "\n")
     for path, draw in ((written[3], models.eight_schools.funnel_plot),
                        (written[4], models.eight_schools.running_mean_plot)):
         figure = Figure(figsize=(10, 4), layout="constrained")
         for ax, form in zip(figure.subplots(1, 2, sharey=True), ("centered", "noncentered")):
             draw(fits[form], ax=ax)
-        figure.savefig(path, dpi=120)
+        _png(figure, path, dpi=120)
     return written
 
 
@@ -91,13 +108,13 @@ def radon(out: Path, **options: Any) -> list[Path]:
     flagged = flagged.join(_houses(fits["varying_intercept"]), on="obs")
     written = [out / "radon_summary.csv", out / "radon_counties.csv", out / "radon_loo.csv",
                out / "radon_loo.md", out / "radon_loo_pareto_k.csv", out / "radon_shrinkage.png"]
-    summary.to_csv(written[0])
-    counties.to_csv(written[1])
-    loo.to_csv(written[2])
-    written[3].write_text(_loo_markdown(loo, flagged))
-    flagged.to_csv(written[4], index=False)
+    _csv(summary, written[0])
+    _csv(counties, written[1])
+    _csv(loo, written[2])
+    _text(written[3], _loo_markdown(loo, flagged))
+    _csv(flagged, written[4], index=False)
     figure = models.radon.shrinkage_plot(fits["unpooled"], fits["varying_intercept"], fits["pooled"])
-    figure.savefig(written[5], dpi=120)
+    _png(figure, written[5], dpi=120)
     return written
 
 
@@ -116,9 +133,9 @@ def multigroup(out: Path, **options: Any) -> list[Path]:
     # the truth next to each estimate; pooled w and the population parameters have none
     summary.insert(0, "true", [truth.get(name, np.nan) for name in summary.index.get_level_values(1)])
     written = [out / "multigroup_summary.csv", out / "multigroup_recovery.png"]
-    summary.to_csv(written[0])
+    _csv(summary, written[0])
     figure = models.multigroup.recovery_plot(fits, true_w, Figure(figsize=(10, 6), layout="constrained"))
-    figure.savefig(written[1], dpi=120)
+    _png(figure, written[1], dpi=120)
     return written
 
 
@@ -155,19 +172,19 @@ def thai(out: Path, **options: Any) -> list[Path]:
              "thai_probability_effects.csv", "thai_probability_effects.md", "thai_prior_predictive.png",
              "thai_posterior_predictive.png", "thai_forest_pped.png"]
     written = [out / name for name in names]
-    summary.to_csv(written[0])
-    loo.to_csv(written[1])
+    _csv(summary, written[0])
+    _csv(loo, written[1])
     dropped = fits["covariates"].posterior.attrs["dropped_pupils"]
-    written[2].write_text(loo.drop(columns=["weight"]).to_markdown() + "\n\n"
-                          f"{len(flagged)} pupil(s) with Pareto k above ArviZ's threshold, listed in "
-                          f"thai_loo_pareto_k.csv. The covariates variant is not in the table: it drops "
-                          f"the {dropped} pupils whose school's msesc is missing.\n")
-    flagged.to_csv(written[3], index=False)
-    effects.to_csv(written[4])
-    written[5].write_text(effects.to_markdown() + "\n")
-    models.thai.prior_predictive_plot(fits["random_slope"]).savefig(written[6], dpi=120)
-    models.thai.posterior_predictive_plot(fits["random_slope"]).savefig(written[7], dpi=120)
-    models.thai.forest_plot(fits["random_slope"]).savefig(written[8], dpi=120)
+    _text(written[2], loo.drop(columns=["weight"]).to_markdown() + "\n\n"
+          f"{len(flagged)} pupil(s) with Pareto k above ArviZ's threshold, listed in "
+          f"thai_loo_pareto_k.csv. The covariates variant is not in the table: it drops "
+          f"the {dropped} pupils whose school's msesc is missing.\n")
+    _csv(flagged, written[3], index=False)
+    _csv(effects, written[4])
+    _text(written[5], effects.to_markdown() + "\n")
+    _png(models.thai.prior_predictive_plot(fits["random_slope"]), written[6], dpi=120)
+    _png(models.thai.posterior_predictive_plot(fits["random_slope"]), written[7], dpi=120)
+    _png(models.thai.forest_plot(fits["random_slope"]), written[8], dpi=120)
     return written
 
 
@@ -178,14 +195,14 @@ def exam(out: Path, **options: Any) -> list[Path]:
     names = ["exam_summary.csv", "exam_league_table.csv", "exam_league_table.md", "exam_caterpillar.png",
              "exam_lkj_vs_bugs.csv", "exam_lkj_vs_bugs.md"]
     written = [out / name for name in names]
-    _summary(fits["lkj"], var_names=models.exam.SUMMARY, round_to="none").to_csv(written[0])
+    _csv(_summary(fits["lkj"], var_names=models.exam.SUMMARY, round_to="none"), written[0])
     table = models.exam.league_table(fits["lkj"])
-    table.to_csv(written[1], index=False)
-    written[2].write_text(table.to_markdown(index=False, floatfmt=".3g") + "\n")
-    models.exam.caterpillar_plot(fits["lkj"]).savefig(written[3], dpi=120)
+    _csv(table, written[1], index=False)
+    _text(written[2], table.to_markdown(index=False, floatfmt=".3g") + "\n")
+    _png(models.exam.caterpillar_plot(fits["lkj"]), written[3], dpi=120)
     comparison = models.exam.compare_variants(fits)
-    comparison.to_csv(written[4])
-    written[5].write_text(comparison.to_markdown(floatfmt=".4g") + "\n")
+    _csv(comparison, written[4])
+    _text(written[5], comparison.to_markdown(floatfmt=".4g") + "\n")
     return written
 
 
@@ -221,17 +238,17 @@ def mathtest(out: Path, **options: Any) -> list[Path]:
     names = ["mathtest_summary.csv", "mathtest_estimates.csv", "mathtest_estimates.md",
              "mathtest_schools.csv", "mathtest_schools.md", "mathtest_shrinkage.png"]
     written = [out / name for name in names]
-    summary.to_csv(written[0])
-    estimates.to_csv(written[1])
-    written[2].write_text(estimates.to_markdown(floatfmt=".5g") + "\n\nEmpirical Bayes: maximum marginal "
-                          "likelihood, standard errors from its curvature. stan: full Bayes, the "
-                          "default (auto) parameterization; gibbs: the original analysis's Gibbs "
-                          "sampler (same priors); mean, sd and Monte Carlo standard error of the "
-                          "posterior.\n")
-    schools.to_csv(written[3], index=False)
-    written[4].write_text(_schools_markdown(schools))
+    _csv(summary, written[0])
+    _csv(estimates, written[1])
+    _text(written[2], estimates.to_markdown(floatfmt=".5g") + "\n\nEmpirical Bayes: maximum marginal "
+          "likelihood, standard errors from its curvature. stan: full Bayes, the "
+          "default (auto) parameterization; gibbs: the original analysis's Gibbs "
+          "sampler (same priors); mean, sd and Monte Carlo standard error of the "
+          "posterior.\n")
+    _csv(schools, written[3], index=False)
+    _text(written[4], _schools_markdown(schools))
     mu = float(fits["auto"].posterior["mu"].mean())
-    models.mathtest.shrinkage_plot(schools, mu).savefig(written[5], dpi=120)
+    _png(models.mathtest.shrinkage_plot(schools, mu), written[5], dpi=120)
     return written
 
 
@@ -241,10 +258,10 @@ def glmm(out: Path, **options: Any) -> list[Path]:
     fit = models.glmm.fit(**options)
     summary = _summary(fit, var_names=["b", "sigma", "sd_county", "corr_county"])
     written = [out / "glmm_summary.csv", out / "glmm_summary.md"]
-    summary.to_csv(written[0])
-    written[1].write_text(f"# `{models.glmm.DEFAULT_FORMULA}` on the radon data (glmm)\n\n"
-                          + summary.to_markdown(floatfmt=".4g")
-                          + "\n\n```\n" + str(diagnose(fit)) + "\n```\n")
+    _csv(summary, written[0])
+    _text(written[1], f"# `{models.glmm.DEFAULT_FORMULA}` on the radon data (glmm)\n\n"
+          + summary.to_markdown(floatfmt=".4g")
+          + "\n\n```\n" + str(diagnose(fit)) + "\n```\n")
     return written
 
 
@@ -325,7 +342,7 @@ def calibration(out: Path, families: list[str], *, sims: int = SBC_SIMS, engine:
                      "smallest p": worst})
     table = pd.DataFrame(rows)
     written.append(out / "sbc_summary.md")
-    written[-1].write_text(
+    _text(written[-1],
         "# Simulation-based calibration, every family's default variant\n\n"
         + table.to_markdown(index=False) + "\n\n"
         "Each simulation draws every parameter from the prior (the family's `simulate_prior`, numpy) "
@@ -364,8 +381,8 @@ def radon_kfold(out: Path, *, K: int = KFOLD_K, engine: str = "auto", seed: int 
     table = pd.DataFrame(rows).set_index("variant")
     ranked = compare(stratified)
     written = [out / "radon_kfold.csv", out / "radon_kfold.md"]
-    table.to_csv(written[0])
-    written[1].write_text(
+    _csv(table, written[0])
+    _text(written[1],
         f"# Radon: {K}-fold cross-validation next to PSIS-LOO\n\n" + table.to_markdown(floatfmt=".1f")
         + f"\n\n`elpd_loo` is PSIS-LOO of the fit to all the data (with the houses whose Pareto k is "
         f"above 0.7); `elpd_kfold` refits without each of {K} folds of houses stratified by county, "

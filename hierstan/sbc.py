@@ -27,6 +27,7 @@ from scipy import stats
 from . import many_fits
 from .errors import DataError, HierstanError
 from .family import Family
+from .files import write_text, write_whole
 from .post_estimation import is_internal
 
 ALPHA = 0.05  # family-wise level of the uniformity tests (Holm over the parameters)
@@ -104,14 +105,16 @@ class SBCResult:
         written = []
         for name, table in (("ranks", self.ranks), ("fits", self.fits), ("tests", self.tests)):
             written.append(folder / f"{name}.csv")
-            table.to_csv(written[-1], index=False)
+            write_whole(written[-1], lambda path, table=table: table.to_csv(path, index=False), "the result")
         written.append(folder / "summary.txt")
-        written[-1].write_text(self.summary() + "\n")
+        write_text(written[-1], self.summary() + "\n", "the result")
         if len(self.ranks):
             figure = self.plot()
             written.append(folder / "ecdf.png")
-            figure.savefig(written[-1], dpi=90)
-            plt.close(figure)
+            try:
+                write_whole(written[-1], lambda path: figure.savefig(path, dpi=90), "the result")
+            finally:
+                plt.close(figure)
         return written
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -16,6 +17,15 @@ import numpy as np
 from stanio import write_stan_json  # Stan's JSON conventions (ints, empty arrays, inf)
 
 from ..errors import SamplingError
+from ..faults import (
+    bytes_free,
+    disk_full,
+    full_disk_line,
+    killed_by,
+    machine_memory,
+    raise_if_disk_full,
+    size_text,
+)
 from ..programs import Program
 from . import native_build
 from .base import RawDraws, SamplerSettings
@@ -50,9 +60,9 @@ class NativeEngine:
         start = time.perf_counter()
         exe, compiled_now = native_build.executable(program, progress=settings.progress)
         built = time.perf_counter()
-        run_dir = Path(tempfile.mkdtemp(prefix=f"hierstan-{program.name}-"))
+        run_dir = _make_run_folder(program.name)
         try:
-            write_stan_json(str(run_dir / "data.json"), data)
+            _write_data(run_dir, data, program.name)
             _run_driver(exe, run_dir, settings, program.name)
             sampled = time.perf_counter()
             variables, sampler = _read_draws(run_dir, settings)
@@ -94,6 +104,14 @@ def log_density_gradient(program: Program, data: dict[str, Any],
     return values[:, 0], values[:, 1:]
 
 
+def check_data(program: Program, data: dict[str, Any]) -> int:
+    """Construct the program's model from ``data`` and exit, so that Stan's own checks of the
+    constraints its data block declares run without sampling; the number of parameters.
+    Data that break a constraint raise :class:`SamplingError` with Stan's message."""
+    out = _one_shot(program, "check_data", [data], [], "accept the data")
+    return int(dict(line.split("\t") for line in out.splitlines())["parameters"])
+
+
 def gradient_cost(program: Program, data: dict[str, Any], seed: int = 1, evaluations: int = 2000) -> float:
     """Microseconds per log-density gradient of the compiled program, nothing else around it."""
     out = _one_shot(program, "gradient", [data], [str(seed), str(evaluations)], "time its gradient")
@@ -115,6 +133,25 @@ def _one_shot(program: Program, mode: str, documents: list[dict[str, Any]], extr
     return done.stdout
 
 
+def _make_run_folder(name: str) -> Path:
+    """The fit's run folder, in Python's temporary folder (``$TMPDIR``, else /tmp)."""
+    try:
+        return Path(tempfile.mkdtemp(prefix=f"hierstan-{name}-"))
+    except OSError as exc:
+        raise_if_disk_full(exc, Path(tempfile.gettempdir(), f"hierstan-{name}-*"), "the sampler's run folder",
+                           _tmpdir_fix(), SamplingError)
+        raise
+
+
+def _write_data(run_dir: Path, data: dict[str, Any], name: str) -> None:
+    try:
+        write_stan_json(str(run_dir / "data.json"), data)
+    except OSError as exc:
+        raise_if_disk_full(exc, run_dir / "data.json", f"the data of {name} in the sampler's run folder",
+                           _tmpdir_fix(), SamplingError)
+        raise
+
+
 def _run_driver(exe: Path, run_dir: Path, settings: SamplerSettings, name: str) -> None:
     iterations = settings.warmup + settings.draws
     refresh = max(1, iterations // 100) if settings.progress else 0
@@ -122,12 +159,13 @@ def _run_driver(exe: Path, run_dir: Path, settings: SamplerSettings, name: str) 
                str(settings.threads), str(settings.seed), str(settings.warmup), str(settings.draws),
                repr(float(settings.adapt_delta)), str(settings.max_treedepth), str(refresh),
                _adaptation_method(settings), settings.metric or "diag"]
+    last: list[str] = []  # the last progress line: where a killed sampler stopped
     with open(run_dir / "stderr.txt", "w") as errors:
         # stdin stays open and unused: the driver exits when it closes, i.e. when we die
         driver = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=errors, text=True)
         try:
-            _show_progress(driver.stdout, settings, iterations)
+            _show_progress(_keeping_last(driver.stdout, last), settings, iterations)
             code = driver.wait()
         except BaseException:  # Ctrl-C (KeyboardInterrupt) or anything else: stop the driver now
             driver.kill()
@@ -137,7 +175,13 @@ def _run_driver(exe: Path, run_dir: Path, settings: SamplerSettings, name: str) 
             driver.stdout.close()
             driver.stdin.close()
     if code != 0:
-        raise SamplingError(f"Stan failed while sampling {name}: {_failure(run_dir, code)}")
+        raise SamplingError(f"Stan failed while sampling {name}: {_failure(run_dir, code, settings, last)}")
+
+
+def _keeping_last(lines, last: list[str]):
+    for line in lines:
+        last[:] = [line.strip()]
+        yield line
 
 
 def _show_progress(lines, settings: SamplerSettings, iterations: int) -> None:
@@ -160,16 +204,92 @@ def _show_progress(lines, settings: SamplerSettings, iterations: int) -> None:
             bar.close()
 
 
-def _failure(run_dir: Path, code: int) -> str:
-    """Stan's own words for a failed run: the driver's error, else the log's errors."""
+def _failure(run_dir: Path, code: int, settings: SamplerSettings, last: list[str]) -> str:
+    """Stan's own words for a failed run: what killed the driver, a full disk, an allocation that
+    failed, else the driver's error and the log's errors."""
     said = (run_dir / "stderr.txt").read_text().strip()
-    log = run_dir / "stan.log"
-    lines = log.read_text().splitlines() if log.exists() else []
+    if code < 0:
+        return _killed(run_dir, -code, settings, said, last)
+    full = full_disk_line(said)
+    if full or (code == _EXIT_SOFTWARE and not said and _no_room(run_dir)):  # stderr.txt found no room
+        return _run_folder_full(run_dir, settings, full or "")
+    if "std::bad_alloc" in said:
+        return ("the sampler ran out of memory: an allocation failed (std::bad_alloc), for want of memory "
+                f"or of the address space a limit allows (ulimit -v). {_memory(run_dir, settings)}")
+    lines = _log_lines(run_dir)
     errors = [line.split("\t", 1)[1].strip() for line in lines
               if line.startswith(("warn\t", "error\t", "fatal\t"))]
     # the same rejection repeats for every initialisation attempt: show each message once
     unique = list(dict.fromkeys(errors))[-10:]
     return "\n".join(filter(None, [said, *unique])) or f"the driver exited with code {code}"
+
+
+_EXIT_SOFTWARE = 70  # the driver's exit code for an error it caught (EX_SOFTWARE)
+
+
+def _tmpdir_fix(room: str = "") -> str:
+    return (f"the run folder is made in Python's temporary folder, {tempfile.gettempdir()} ($TMPDIR, else "
+            f"/tmp): free space there, or set TMPDIR to a folder with room{room} before starting Python")
+
+
+def _killed(run_dir: Path, number: int, settings: SamplerSettings, said: str, last: list[str]) -> str:
+    """A driver ended by a signal: which, what usually sends it, and its last words."""
+    text = f"the sampler was killed by {killed_by(number)}."
+    if number == signal.SIGKILL:
+        text += f" {_memory(run_dir, settings)}"
+    where = [f"its last progress line: {last[0]}"] if last and last[0] else []
+    tail = [*said.splitlines()[-5:], *_log_lines(run_dir)[-5:]]
+    where.append("the last lines of its log:\n  " + "\n  ".join(tail) if tail else "its log is empty")
+    return text + "\n" + "\n".join(where)
+
+
+def _memory(run_dir: Path, settings: SamplerSettings) -> str:
+    """The fit's memory (an estimate) beside the machine's. Not the driver's measured peak: the
+    kernel's ru_maxrss of a child counts the parent's memory it was forked from."""
+    data = _size_of(run_dir / "data.json")
+    columns = _columns(run_dir)
+    if columns:
+        draws = settings.chains * settings.draws * columns * 8
+        fit = (f"This fit's memory, estimated as its draws ({settings.chains} chains x {settings.draws} "
+               f"draws x {columns} columns x 8 bytes = {size_text(draws)}) plus its data "
+               f"({size_text(data)}): about {size_text(draws + data)}")
+    else:
+        fit = (f"This fit's data take {size_text(data)} (the size of its draws is unknown: the sampler "
+               "stopped before it named its columns)")
+    return f"{fit}; {machine_memory()}."
+
+
+def _size_of(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _columns(run_dir: Path) -> int:
+    try:
+        return len((run_dir / "columns.txt").read_text().split())
+    except OSError:
+        return 0
+
+
+def _log_lines(run_dir: Path) -> list[str]:
+    log = run_dir / "stan.log"
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def _no_room(run_dir: Path, needed: int = 1) -> bool:
+    """The run folder's file system has less than ``needed`` bytes (and a block) free."""
+    found = bytes_free(run_dir)
+    return found is not None and found[0] < max(needed, 4096)
+
+
+def _run_folder_full(run_dir: Path, settings: SamplerSettings, said: str) -> str:
+    columns = _columns(run_dir)
+    size = settings.chains * settings.draws * columns * 8
+    room = f" for about {size_text(size)} of draws" if columns else ""
+    return str(disk_full(run_dir, "the draws in the sampler's run folder", _tmpdir_fix(room), SamplingError,
+                         said=said))
 
 
 def _rejections(run_dir: Path) -> int:
@@ -191,8 +311,10 @@ def _read_draws(run_dir: Path, settings: SamplerSettings):
         path = run_dir / f"chain-{chain}.bin"
         size = path.stat().st_size // table.itemsize
         if size != table[0].size:
-            raise SamplingError(f"chain {chain} wrote {size // max(len(columns), 1)} of "
-                                f"{settings.draws} draws")
+            short = f"chain {chain} wrote {size // max(len(columns), 1)} of {settings.draws} draws"
+            if _no_room(run_dir, (table[0].size - size) * table.itemsize):  # its writes found no room
+                short = _run_folder_full(run_dir, settings, short)
+            raise SamplingError(short)
         with open(path, "rb") as rows:  # straight into the table: no copy per chain
             rows.readinto(memoryview(table[chain - 1]).cast("B"))
     sampler = {name: table[:, :, i] for i, name in enumerate(columns[:n_sampler])}
