@@ -245,22 +245,6 @@ def _oom_kills(group: Path) -> int:
 # a full run folder ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 64 kB tmpfs at ``tmp_path/disk``: ``.path``, and ``.resize("4m")`` to make room."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0755", "tmpfs", str(disk)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
-        yield SimpleNamespace(path=disk, resize=lambda size: subprocess.run(
-            ["mount", "-o", f"remount,size={size}", str(disk)], check=True))
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 def test_a_run_folder_that_fills_up(small_disk, monkeypatch):

@@ -34,25 +34,6 @@ ROOT = Path(__file__).resolve().parents[2]
 TINY = Program("tiny", "parameters { real x; } model { x ~ normal(0, 1); }\n")
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 64 kB tmpfs at ``tmp_path/disk``: ``.path``, and ``.resize("1m")`` to make room."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0755", "tmpfs", str(disk)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-
-    def resize(size: str) -> None:
-        subprocess.run(["mount", "-o", f"remount,size={size}", str(disk)], check=True)
-
-    try:
-        yield SimpleNamespace(path=disk, resize=resize)
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 def _no_space(message: str, what: str, path: Path) -> None:
