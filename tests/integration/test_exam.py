@@ -1,5 +1,5 @@
 """Exam family on the available engine: clean sampling on the real data, lkj against bugs,
-ranks, and recovery of known parameters from data simulated at the real design."""
+ranks, and the coverage of known parameters by intervals from data simulated at a small design."""
 
 import warnings
 
@@ -7,17 +7,20 @@ import arviz as az
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
+from scipy.stats import binom
 
 import hierstan
 from hierstan.models import exam
 
 SEED = 11
+DATA_SETS = 40  # simulated in the coverage test (2 s a fit)
+PUPILS = 20  # per school in them: 619 of the 1978
 
 
 def _fit(data=None, **arguments):
     with warnings.catch_warnings():  # sampler problems are asserted through hierstan.diagnose
         warnings.simplefilter("ignore")
-        return exam.fit(data, progress=False, seed=SEED, **arguments)
+        return exam.fit(data, progress=False, **{"seed": SEED, **arguments})
 
 
 @pytest.fixture(scope="module")
@@ -70,23 +73,24 @@ def test_ranks_and_league_table(fits):
     assert isinstance(exam.caterpillar_plot(idata, "vr1"), Figure)
 
 
-def test_known_parameters_are_recovered():
-    # simulator seed 3. Seed 2 missed 4 of the 13 intervals below: its three church-of-England
-    # schools drew intercepts 0.37 above gamma on average (2.1 sd for such a mean), which no data
-    # can tell apart from a church-of-England effect (beta[5] came out 3.9 posterior sd high)
-    data, truth = exam.simulate(seed=3)
-    idata = _fit(data)
-    assert hierstan.diagnose(idata).divergences == 0
-    post = idata.posterior
+def test_central_intervals_cover_the_truth_at_their_nominal_rate():
+    """Data sets simulated from known parameters at a small design (the first PUPILS pupils of
+    each school; new school coefficients and scores each time), each fitted on short chains: the
+    90% central intervals of the 13 population coefficients (gamma, beta, theta, phi) miss the
+    truth as often as a binomial count of misses at rate 0.1 may (central 99.9%: 31-76 of 520;
+    these seeds: 63). Misses within a data set are not independent (three church-of-England
+    schools that drew high intercepts push beta[church_of_england] off, and gamma[intercept] with
+    it), hence the wide bound."""
+    small = exam.load_data().groupby("school", group_keys=False).head(PUPILS)
     misses = []
-    for name in ("gamma", "beta", "theta", "phi"):
-        low, high = (post[name].quantile(q, ("chain", "draw")).values for q in (0.05, 0.95))
-        outside = np.atleast_1d((truth[name] < low) | (truth[name] > high))
-        misses += [f"{name}[{k}]" for k in np.flatnonzero(outside)]
-    # 13 independent-ish 90% intervals: <= 3 misses has probability 0.97 under correct coverage
-    assert len(misses) <= 3, misses
-    # correlations from 38 schools are uncertain and pulled towards the LKJ prior's 0: the 95%
-    # interval (with tau[lrt] = 0.01 instead of 0.02, a correlation of 0.5 sat just above its 90% one)
-    omega = post["Omega"].values.reshape(-1, 3, 3)
-    low, high = np.quantile(omega, [0.025, 0.975], axis=0)
-    assert ((low <= truth["Omega"] + 1e-12) & (truth["Omega"] <= high + 1e-12)).all(), (low, high)
+    for seed in range(DATA_SETS):
+        data, truth = exam.simulate(data=small, seed=seed)
+        idata = _fit(data, chains=2, draws=300, warmup=300, seed=seed + 1)
+        assert hierstan.diagnose(idata).divergences == 0, seed
+        post = idata.posterior
+        for name in ("gamma", "beta", "theta", "phi"):
+            low, high = (post[name].quantile(q, ("chain", "draw")).values for q in (0.05, 0.95))
+            outside = np.atleast_1d((truth[name] < low) | (truth[name] > high))
+            misses += [f"{seed}: {name}[{k}]" for k in np.flatnonzero(outside)]
+    fewest, most = binom.ppf([0.0005, 0.9995], DATA_SETS * 13, 0.1)
+    assert fewest <= len(misses) <= most, (len(misses), fewest, most, misses)

@@ -27,8 +27,12 @@ cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 def _job(*, key, marks, seconds, fail=False):
-    """Mark that it started (a file per execution), take a while, then answer or raise."""
+    """Mark that it started (a file per execution), take a while, then answer or raise. On the
+    worker named in ``marks/victim`` it never ends: that worker is killed in its first task."""
     Path(marks, f"{key}-{os.getpid()}-{uuid.uuid4().hex}").touch()
+    victim = Path(marks, "victim")
+    if victim.exists() and victim.read_text() == str(os.getpid()):
+        time.sleep(600)
     time.sleep(seconds)
     if fail:
         raise ValueError(f"{key} was told to fail")
@@ -49,10 +53,11 @@ def test_a_killed_worker_loses_nothing_and_counts_nothing_twice(client, tmp_path
     marks.mkdir()
     tasks = {f"t{i:02d}": {"key": f"t{i:02d}", "marks": str(marks), "seconds": 1.0} for i in range(12)}
     pids = sorted(client.run(os.getpid).values())
+    (marks / "victim").write_text(str(pids[0]))  # its first task hangs until the kill
 
-    def kill_one():  # once the first worker is inside a task (1 s long), in its middle
+    def kill_one():  # once the victim is inside its first task
         deadline = time.time() + 60
-        while time.time() < deadline and not any(f"-{pids[0]}-" in p.name for p in marks.iterdir()):
+        while time.time() < deadline and not _started_on(marks, pids[0]):
             time.sleep(0.05)
         time.sleep(0.4)
         os.kill(pids[0], signal.SIGKILL)
@@ -63,15 +68,34 @@ def test_a_killed_worker_loses_nothing_and_counts_nothing_twice(client, tmp_path
     killer.join()
     assert list(records) == list(tasks)
     assert all(r["status"] == "ok" and r["value"] == key.upper() for key, r in records.items())
-    written = sorted(p.stem for p in (tmp_path / "run" / "fits").glob("*.json"))
-    assert written == sorted(tasks)  # one record per task, none twice
-    started = [p.name.split("-") for p in marks.iterdir()]
-    assert {key for key, _, _ in started} == set(tasks)
-    # the task the killed worker was running started again elsewhere, yet is recorded once
-    victims = {key for key, pid, _ in started if int(pid) == pids[0]}
-    assert victims and all(records[key]["pid"] != pids[0] for key in victims - {
-        key for key, r in records.items() if r["pid"] == pids[0]})
-    assert len(started) > len(tasks)
+    written = {p.stem: json.loads(p.read_text()) for p in (tmp_path / "run" / "fits").glob("*.json")}
+    assert written == records  # one record per task, none twice, as returned
+    # every task the killed worker started ran again on another worker, which wrote its record
+    victims = _started_on(marks, pids[0])
+    assert len(victims) == 1, victims
+    for key in victims:
+        assert records[key]["pid"] != pids[0], (key, records[key])
+        assert str(records[key]["pid"]) in _started(marks)[key], (key, records[key])
+    assert {key for key, _ in _runs(marks)} == set(tasks)
+    assert len(_runs(marks)) == len(tasks) + 1  # the killed task ran twice, no other
+
+
+def _runs(marks: Path) -> list[tuple[str, str]]:
+    """(task, pid) of every execution that started."""
+    return [tuple(p.name.split("-")[:2]) for p in marks.iterdir() if p.name != "victim"]
+
+
+def _started(marks: Path) -> dict[str, set[str]]:
+    """The pids each task started on."""
+    found: dict[str, set[str]] = {}
+    for key, pid in _runs(marks):
+        found.setdefault(key, set()).add(pid)
+    return found
+
+
+def _started_on(marks: Path, pid: int) -> set[str]:
+    return {key for key, started in _started(marks).items() if str(pid) in started}
+
 
 def test_a_failing_task_is_recorded_and_a_rerun_does_only_what_is_missing(client, tmp_path):
     marks = tmp_path / "marks"

@@ -9,6 +9,7 @@ import pytest
 from reference import radon_mixed_ml
 
 import hierstan
+from hierstan.diagnostics import EBFMI_MIN, ESS_PER_CHAIN_MIN, RHAT_MAX
 from hierstan.models import radon
 
 
@@ -31,8 +32,12 @@ def _summary(idata, names):
     return az.summary(idata, var_names=names, round_to="none")
 
 
-def _agree(first, second, names, slack=0.0):
+def _agree(first, second, names, slack=0.0, rows=None):
+    """The posterior means of ``names`` (those in ``rows`` only, if given) agree within Monte
+    Carlo error."""
     a, b = _summary(first, names), _summary(second, names)
+    if rows is not None:
+        a, b = a[a.index.isin(rows)], b[b.index.isin(rows)]
     tolerance = 4 * np.hypot(a["mcse_mean"], b["mcse_mean"]) + slack
     gap = (a["mean"] - b["mean"]).abs()
     assert (gap <= tolerance).all(), gap[gap > tolerance]
@@ -76,19 +81,37 @@ def test_cells_and_houses_give_the_same_posterior(slope_nc):
     _agree(slope_nc, houses, ["mu_alpha", "sigma_alpha", "mu_beta", "sigma_beta", "sigma_y", "alpha", "beta"])
 
 
-@pytest.mark.parametrize("variant", ["varying_intercept", "varying_intercept_slope", "group_predictor"])
-def test_centered_agrees_or_says_why(variant, slope_nc):
+# Centered on the shipped data, seed 1: the intercepts mix (many counties have many houses), but
+# sigma_beta of the slope model (0.25: floors differ little between counties) and sigma_alpha of
+# group_predictor (0.15 once uranium explains the counties) are small against the evidence on each
+# county's effect, a funnel the centered form explores poorly: E-BFMI 0.10-0.24, min bulk ESS 70
+# and 189 there, on that scale (CmdStan's warmup may diverge instead).
+@pytest.mark.parametrize("variant, funnel", [("varying_intercept", None),
+                                             ("varying_intercept_slope", "sigma_beta"),
+                                             ("group_predictor", "sigma_alpha")])
+def test_centered_agrees_where_it_mixes_and_names_its_funnel(variant, funnel, slope_nc):
     nc = slope_nc if variant == "varying_intercept_slope" else _fit(variant=variant)
     centered = _fit(variant=variant, parameterization="centered")
     report = hierstan.diagnose(centered)
+    if funnel is None:
+        assert report.ok, str(report)
+    else:
+        assert report.divergences or min(report.ebfmi) < EBFMI_MIN, str(report)
+        assert report.table["ess_bulk"].idxmin() == funnel, str(report)
+    if report.divergences:
+        assert any("parameterization='auto'" in p for p in report.problems)
     shared = ("mu_alpha", "sigma_alpha", "mu_beta", "sigma_beta", "gamma_0", "gamma_1", "sigma_y", "alpha")
     names = [n for n in shared if n in nc.posterior]
-    if report.ok:
-        _agree(nc, centered, names)
-    else:
-        assert report.problems
-        if report.divergences:
-            assert any("parameterization='auto'" in p for p in report.problems)
+    mixed = _mixed(centered) & _mixed(nc)
+    assert set(names) - {funnel, "alpha"} <= mixed, mixed
+    _agree(nc, centered, names, rows=mixed)
+
+
+def _mixed(idata) -> set[str]:
+    """The parameters hierstan.diagnose finds mixed: chains agree (R-hat), enough bulk ESS."""
+    table = hierstan.diagnose(idata).table
+    enough = ESS_PER_CHAIN_MIN * idata.posterior.sizes["chain"]
+    return set(table.index[(table["r_hat"] <= RHAT_MAX) & (table["ess_bulk"] >= enough)])
 
 
 def test_auto_agrees_with_noncentered_and_records_its_choice(slope_nc):

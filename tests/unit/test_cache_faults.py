@@ -9,16 +9,15 @@ import time
 from pathlib import Path
 
 import pytest
+from unprivileged import where_modes_bind
 
 from hierstan import CacheError, SamplingError
 from hierstan.cache import MANIFEST, cache_dir, compile_lock
-from hierstan.engines import cmdstan_engine, native_build
+from hierstan.engines import native_build
 from hierstan.engines.cmdstan_engine import CmdStanEngine
-from hierstan.engines.native_build import Toolchain
 from hierstan.programs import Program
 
 ROOT = Path(__file__).resolve().parents[2]
-ROOT_USER = os.geteuid() == 0
 TINY = Program("tiny", "parameters { real x; } model { x ~ normal(0, 1); }\n")
 OTHER = Program("other", "parameters { real y; } model { y ~ normal(1, 1); }\n")
 
@@ -77,17 +76,20 @@ def test_cache_that_cannot_be_created(tmp_path, monkeypatch):
         cache_dir()
 
 
-@pytest.mark.skipif(ROOT_USER, reason="root writes in any folder whatever its mode")
 def test_read_only_cache_refuses_a_lock_at_once(tmp_path, monkeypatch):
     monkeypatch.setenv("HIERSTAN_CACHE_DIR", str(tmp_path))
-    tmp_path.chmod(0o555)
-    try:
+
+    def refused_at_once():
         start = time.monotonic()
         with pytest.raises(CacheError, match=rf"compile cache {tmp_path}, which cannot be written "
                                              r"\(Permission denied"):
             with compile_lock("native", "key", "tiny"):
                 pass
         assert time.monotonic() - start < 5
+
+    tmp_path.chmod(0o555)
+    try:
+        where_modes_bind(refused_at_once)
     finally:
         tmp_path.chmod(0o755)
 
@@ -105,27 +107,6 @@ def test_unwritable_lock_folder_fails_at_once_for_root_too(tmp_path, monkeypatch
 
 # a prebuilt, read-only cache: native engine (build faked) ----------------------------------------
 
-
-@pytest.fixture
-def fake_native(tmp_path, monkeypatch):
-    """native_build with a fake toolchain whose commands write their outputs as placeholder bytes."""
-    monkeypatch.setenv("HIERSTAN_CACHE_DIR", str(tmp_path / "cache"))
-    tools = Toolchain(tmp_path / "stan", "0.0", "c++", "fake c++ 1.0")
-    monkeypatch.setattr(native_build, "toolchain", lambda: tools)
-    runs = []
-
-    def run(command, log, what):
-        runs.append(what)
-        log.write_text("faked\n")
-        for i, arg in enumerate(command):
-            if arg == "-o":
-                Path(command[i + 1]).parent.mkdir(parents=True, exist_ok=True)
-                Path(command[i + 1]).write_bytes(f"built by {what}".encode())
-            elif str(arg).startswith("--o="):
-                Path(str(arg)[4:]).write_text("// generated\n")
-
-    monkeypatch.setattr(native_build, "_run", run)
-    return tmp_path / "cache", runs
 
 
 def test_prebuilt_native_program_needs_no_lock(fake_native, monkeypatch):
@@ -160,17 +141,20 @@ def test_locks_refused_prebuilt_program_served_new_one_named(fake_native):
     assert _tree(cache) == before
 
 
-@pytest.mark.skipif(ROOT_USER, reason="root writes in any folder whatever its mode")
 def test_read_only_native_cache(fake_native):
     cache, runs = fake_native
     exe, _ = native_build.executable(TINY)
     before = _tree(cache)
-    _read_only(cache)
-    try:
+
+    def serves_tiny_refuses_other():
         assert native_build.executable(TINY) == (exe, False)
         with pytest.raises(CacheError, match=r"other must be compiled .* \(Permission denied"):
             native_build.executable(OTHER)
         assert _tree(cache) == before
+
+    _read_only(cache)
+    try:
+        where_modes_bind(serves_tiny_refuses_other)
     finally:
         _writable(cache)
 
@@ -187,36 +171,6 @@ def test_damaged_entry_is_not_trusted_without_a_lock(fake_native):
 
 # a prebuilt, read-only cache: CmdStan engine (cmdstanpy faked) ----------------------------------
 
-
-class _Stop(Exception):
-    """Raised by the fake model's sample: the engine got as far as sampling."""
-
-
-@pytest.fixture
-def fake_cmdstan(tmp_path, monkeypatch):
-    monkeypatch.setenv("HIERSTAN_CACHE_DIR", str(tmp_path / "cache"))
-    calls = []
-
-    class Model:
-        def __init__(self, stan_file=None, exe_file=None):
-            calls.append("load" if exe_file else "compile")
-            if exe_file is None:
-                Path(stan_file).with_suffix("").write_bytes(b"cmdstan executable")
-
-        def sample(self, **kwargs):
-            raise _Stop
-
-    class FakeCmdStanPy:
-        CmdStanModel = Model
-        __version__ = "0"
-
-        @staticmethod
-        def cmdstan_path():
-            return str(tmp_path / "cmdstan")
-
-    monkeypatch.setattr(cmdstan_engine, "_cmdstanpy", lambda: FakeCmdStanPy)
-    monkeypatch.setattr(CmdStanEngine, "version", classmethod(lambda cls: "cmdstan 0 (fake)"))
-    return tmp_path / "cache", calls
 
 
 def _sample(program):
@@ -265,8 +219,8 @@ print(int(raw.compiled_now), raw.variables["x"].shape)
 
 @pytest.mark.slow
 def test_read_only_prebuilt_cache_end_to_end(tmp_path):
-    """Compile into a fresh cache, make it unwritable (locks refused; read-only too unless root),
-    then fit from it in a new process: no compile, no write."""
+    """Compile into a fresh cache, make it unwritable (locks refused, and read-only), then fit
+    from it in a new process: no compile, no write."""
     cache = tmp_path / "cache"
     env = {**os.environ, "HIERSTAN_CACHE_DIR": str(cache), "HIERSTAN_ENGINE": "native",
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
@@ -274,14 +228,17 @@ def test_read_only_prebuilt_cache_end_to_end(tmp_path):
                            timeout=1200)
     assert first.returncode == 0 and first.stdout.split()[0] == "1", first.stderr[-2000:]
     _no_locks(cache, "native")
-    if not ROOT_USER:
-        _read_only(cache)
     before = _tree(cache)
-    try:
+
+    def fits_without_a_compile_or_a_write():
         again = subprocess.run([sys.executable, "-c", FIT_TINY], capture_output=True, text=True, env=env,
                                timeout=600)
         assert again.returncode == 0, again.stderr[-2000:]
         assert again.stdout.split()[0] == "0"
         assert _tree(cache) == before
+
+    _read_only(cache)
+    try:
+        where_modes_bind(fits_without_a_compile_or_a_write)
     finally:
         _writable(cache)

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from unprivileged import where_modes_bind
 
 import hierstan.cli as cli
 from hierstan import CacheError, DataError, EngineUnavailableError, SamplingError, UnknownNameError
@@ -95,13 +96,12 @@ def test_bad_data_file_is_one_line_and_exit_2(tmp_path, make, problem):
     _one_error(run, 2, f"--data {path}: {problem}")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
 def test_unreadable_data_file(tmp_path):
     path = tmp_path / "secret.csv"
     path.write_text(SCHOOLS)
     path.chmod(0)
-    _one_error(_hierstan(tmp_path, "fit", "eight_schools", "--data", path), 2,
-               f"--data {path}: cannot be read (Permission denied)")
+    where_modes_bind(lambda: _one_error(_hierstan(tmp_path, "fit", "eight_schools", "--data", path), 2,
+                                        f"--data {path}: cannot be read (Permission denied)"))
 
 
 # --out, --summary, --force -------------------------------------------------------------------
@@ -120,12 +120,15 @@ def test_summary_in_a_folder_that_takes_no_files(tmp_path):
     _one_error(run, 2, "--summary /proc/summary.csv: cannot write in the folder /proc")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes in any folder whatever its mode")
 def test_out_in_a_read_only_folder(tmp_path):
     folder = tmp_path / "read-only"
     folder.mkdir(mode=0o555)
-    run = _hierstan(tmp_path, "fit", "eight_schools", "--out", folder / "fit.nc")
-    _one_error(run, 2, f"cannot write in the folder {folder} (Permission denied)")
+
+    def refused():
+        run = _hierstan(tmp_path, "fit", "eight_schools", "--out", folder / "fit.nc")
+        _one_error(run, 2, f"cannot write in the folder {folder} (Permission denied)")
+
+    where_modes_bind(refused)
     assert list(folder.iterdir()) == []
 
 

@@ -8,7 +8,7 @@ import pytest
 import hierstan
 from hierstan import EngineUnavailableError
 from hierstan.cache import cache_dir, cache_key
-from hierstan.engines import CmdStanEngine, NativeEngine, get_engine, native_build
+from hierstan.engines import NativeEngine, get_engine, native_build
 from hierstan.programs import _expand, load_program, program_names
 
 
@@ -43,9 +43,22 @@ def test_cache_key_depends_on_every_part():
     assert base != cache_key("data {}", "cmdstan 2.36")
 
 
-def test_auto_engine_prefers_cmdstan(monkeypatch):
+def _arrange_cmdstan(monkeypatch, home, installed: bool) -> None:
+    """A CmdStan install as cmdstanpy finds one (a folder with CmdStan's makefile named by CMDSTAN),
+    or none (no CMDSTAN, no ~/.cmdstan): whatever the machine has, the test knows the answer."""
     monkeypatch.delenv("HIERSTAN_ENGINE", raising=False)
-    expected = "cmdstan" if CmdStanEngine.available() else "native"
+    monkeypatch.setenv("HOME", str(home))
+    if installed:
+        (home / "cmdstan").mkdir()
+        (home / "cmdstan" / "makefile").touch()
+        monkeypatch.setenv("CMDSTAN", str(home / "cmdstan"))
+    else:
+        monkeypatch.delenv("CMDSTAN", raising=False)
+
+
+@pytest.mark.parametrize("installed, expected", [(True, "cmdstan"), (False, "native")])
+def test_auto_engine_prefers_cmdstan(monkeypatch, tmp_path, installed, expected):
+    _arrange_cmdstan(monkeypatch, tmp_path, installed)
     assert get_engine("auto").name == expected
     assert hierstan.available_engines()[0] == expected
 
@@ -58,8 +71,8 @@ def test_auto_engine_can_be_named_in_the_environment(monkeypatch):
         get_engine("auto")
 
 
-@pytest.mark.skipif(CmdStanEngine.available(), reason="CmdStan is installed here")
-def test_absent_cmdstan_says_how_to_install():
+def test_absent_cmdstan_says_how_to_install(monkeypatch, tmp_path):
+    _arrange_cmdstan(monkeypatch, tmp_path, installed=False)
     with pytest.raises(EngineUnavailableError, match="hierstan install-cmdstan"):
         get_engine("cmdstan")
 
