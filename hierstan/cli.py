@@ -29,6 +29,7 @@ from .models import FAMILIES, get_family
 from .post_estimation import is_internal
 from .reporting import KFOLD_K, SBC_SIMS
 from .reproduce import DEFAULT_SEED, reproduce
+from .validation import listed
 
 _default_show_warning = warnings.showwarning
 
@@ -146,7 +147,7 @@ def _read_data(path: Path) -> pd.DataFrame:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise bad(f"not a readable CSV file ({first})") from None
     if data.empty:
-        raise bad(f"has a header ({', '.join(map(str, data.columns))}) but no data rows")
+        raise bad(f"has a header ({listed(data.columns, 20, str)}) but no data rows")
     return data
 
 

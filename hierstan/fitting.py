@@ -15,6 +15,7 @@ from .inference_data import to_inference_data
 from .post_estimation import add_pointwise
 from .programs import Program, load_program
 from .stan_data import StanData
+from .validation import listed
 
 
 def sample(
@@ -157,5 +158,5 @@ def _check_names(stan_data: StanData, program: Program) -> None:
     taken = program.outputs | set(stan_data.constant) | {stan_data.outcome}
     clash = sorted(set(stan_data.coords) & taken)
     if clash:
-        raise DataError(f"column name(s) {', '.join(map(repr, clash))} would name both a dimension "
+        raise DataError(f"column name(s) {listed(clash)} would name both a dimension "
                         f"and a variable of the fit ({program.name}); rename the column(s)")

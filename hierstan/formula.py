@@ -20,7 +20,7 @@ from formulae.resolver import Resolver
 from formulae.scanner import Scanner
 
 from .errors import DataError
-from .validation import group_codes, label_column, numeric_column, require_columns
+from .validation import group_codes, label_column, listed, numeric_column, require_columns
 
 # the functions a formula may call: formulae's C (categories) and offset, and these, which act
 # row by row (data-dependent ones like scale() would code new rows differently from the fit's)
@@ -72,7 +72,7 @@ def parse(formula: object, df: pd.DataFrame, what: str) -> Design:
     response = _name(tree.left)
     calls = sorted(set(_calls(tree.right)) - set(KNOWN_CALLS))
     if calls:
-        raise DataError(f"{what}: formula {formula!r} calls {', '.join(map(repr, calls))}; a formula may "
+        raise DataError(f"{what}: formula {formula!r} calls {listed(calls)}; a formula may "
                         f"call {', '.join(KNOWN_CALLS)} (transform other columns in the DataFrame)")
     used = list(dict.fromkeys([response, *_variables(tree.right)]))
     require_columns(df, used, what)

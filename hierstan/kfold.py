@@ -28,6 +28,7 @@ from . import many_fits
 from .errors import DataError, HierstanError
 from .family import Family
 from .inference_data import outcome_name
+from .validation import listed
 
 
 def kfold(
@@ -140,7 +141,7 @@ def fold_ids(frame: pd.DataFrame, K: int, *, by: str | None, group: str | None, 
     if by is not None:
         if by not in frame.columns:
             raise DataError(f"kfold: by={by!r} is not a column of the data "
-                            f"({', '.join(map(str, frame.columns))})")
+                            f"({listed(frame.columns, 20, str)})")
         codes, labels = pd.factorize(frame[by].astype(str))
         if len(labels) < K:
             raise DataError(f"kfold: leave-group-out folds by {by!r} need K <= the number of groups "

@@ -13,7 +13,7 @@ from scipy.stats import norm
 
 from .errors import HierstanError, check_choice
 from .inference_data import outcome_name
-from .validation import require_frame
+from .validation import listed, require_frame
 
 # standardised deviates and Cholesky factors: how the sampler moves, not effects users report
 INTERNAL_PREFIXES = ("z_", "L_")
@@ -41,7 +41,7 @@ def group_table(idata: az.InferenceData, prob: float = 0.9, group: str | None = 
         factors = [default] + [name[:-len("_index")] for name in names
                                if name.endswith("_index") and name[:-len("_index")] != default]
         raise HierstanError(f"group_table: no grouping factor {group!r} in this fit; it has "
-                            f"{', '.join(map(repr, factors))}")
+                            f"{listed(factors)}")
     labels = idata.posterior[dim].values
     observed = idata.observed_data[outcome_name(idata)].values.astype(float)
     index = (idata.constant_data[index_name].values if index_name else np.arange(len(labels)))

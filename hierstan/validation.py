@@ -12,21 +12,28 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
+from .errors import DataError, DataWarning, warn_user
 
 # largest |value| accepted in a numeric column (and, for a column of positive scales, the inverse
 # of the smallest): squares of it (1e24) and their sums stay far from float64's limit (1.8e308)
 MAX_MAGNITUDE = 1e12
 
 
+def listed(items: Iterable, limit: int = 5, show: Callable[[object], str] = repr) -> str:
+    """The first ``limit`` items and a count of the rest: a message stays one readable line
+    however many columns, labels or rows it is about."""
+    items = list(items)
+    shown = ", ".join(map(show, items[:limit]))
+    return shown + (f" (and {len(items) - limit} more)" if len(items) > limit else "")
+
+
 def _rows(index: pd.Index, limit: int = 5) -> str:
-    shown = ", ".join(map(str, index[:limit]))
-    return shown + (f" (and {len(index) - limit} more)" if len(index) > limit else "")
+    return listed(index, limit, str)
 
 
 def _value(value: object) -> str:
@@ -67,13 +74,13 @@ def require_columns(df: pd.DataFrame, columns: list[str], what: str) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise DataError(
-            f"{what}: missing column(s) {', '.join(map(repr, missing))}; "
-            f"the DataFrame has {', '.join(map(repr, df.columns))}"
+            f"{what}: missing column(s) {listed(missing)}; "
+            f"the DataFrame has {listed(df.columns, 20)}"
         )
     repeated = [c for c in dict.fromkeys(columns) if (df.columns == c).sum() > 1]
     if repeated:
         raise DataError(f"{what}: the DataFrame has several columns named "
-                        f"{', '.join(map(repr, repeated))}; column names must be unique")
+                        f"{listed(repeated)}; column names must be unique")
 
 
 def distinct_columns(what: str, **roles: str | Sequence[str]) -> None:
@@ -98,7 +105,7 @@ def not_reserved(what: str, columns: Collection[str], reserved: Collection[str])
     of it (the group index ``<group>_index``, a prior setting): one would silently replace the other."""
     clash = sorted(set(columns) & set(reserved))
     if clash:
-        raise DataError(f"{what}: column name(s) {', '.join(map(repr, clash))} are also names hierstan "
+        raise DataError(f"{what}: column name(s) {listed(clash)} are also names hierstan "
                         "gives to other data of the fit (group index, prior settings); rename the column(s)")
 
 
@@ -226,17 +233,20 @@ def group_codes(df: pd.DataFrame, column: str, what: str, *,
     """0-based codes of the groups in ``column`` and their labels as text.
 
     Groups are ordered by value for numbers, naturally for text (``clinic_2`` before
-    ``clinic_10``) and by category order for a Categorical, whose every category must have rows
-    (an empty group would be fitted from its prior alone). Labels that coincide as text (1 and
-    "1") are refused: they would become one coordinate. ``min_groups``: a model with a
-    population scale (a between-group sd) needs at least 2 groups to learn anything about it.
+    ``clinic_10``) and by category order for a Categorical, whose categories without rows are
+    left out with a note (a group with no rows would be fitted from its prior alone). Labels
+    that coincide as text (1 and "1") are refused: they would become one coordinate.
+    ``min_groups``: a model with a population scale (a between-group sd) needs at least 2 groups
+    to learn anything about it.
     """
     labels = label_column(df, column, what)
     if isinstance(labels.dtype, pd.CategoricalDtype):
         unused = [c for c in labels.cat.categories if c not in set(labels)]
-        if unused:
-            raise DataError(f"{what}: group(s) {', '.join(map(repr, unused))} of column {column!r} "
-                            "have no rows; drop them (e.g. .cat.remove_unused_categories())")
+        if unused:  # what df[df.x > 0] leaves behind: a group with no rows has nothing to fit
+            warn_user(f"{what}: column {column!r} has {len(unused)} categor"
+                      f"{'y' if len(unused) == 1 else 'ies'} with no rows, left out of the fit: "
+                      f"{listed(unused)}", DataWarning)
+            labels = labels.cat.remove_unused_categories()
         codes, uniques = pd.factorize(labels, sort=True)
         names = text_labels(uniques, column, what)
     else:
@@ -294,7 +304,7 @@ def category_column(df: pd.DataFrame, column: str, allowed: Sequence, what: str)
     flags = values.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(bool)
     bad = df.index[~values.isin(allowed).to_numpy() | flags]
     if len(bad):
-        raise DataError(f"{what}: column {column!r} must be one of {', '.join(map(repr, allowed))}; "
+        raise DataError(f"{what}: column {column!r} must be one of {listed(allowed, 10)}; "
                         f"row(s) {_rows(bad)} have {', '.join(map(_value, values[bad].unique()[:5]))}")
     return values
 

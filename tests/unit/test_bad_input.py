@@ -15,7 +15,7 @@ import xarray as xr
 from frames import spoil
 
 import hierstan
-from hierstan import DataError, UnknownNameError
+from hierstan import DataError, DataWarning, UnknownNameError
 from hierstan.models import FAMILIES
 from hierstan.validation import MAX_MAGNITUDE
 
@@ -357,3 +357,43 @@ def test_mathtest_gibbs_checks_its_sampler_arguments(options, name):
 
     with pytest.raises(DataError, match=name):
         mathtest.gibbs(**options)
+
+
+# --- messages a person reads to the end (issue 33) ----------------------------------------------
+
+@pytest.mark.parametrize("name, variant", [("radon", "varying_intercept_slope"),
+                                           ("radon", "group_predictor"), ("multigroup", "hierarchical")])
+def test_unused_categories_of_the_group_column_are_left_out_with_a_note(name, variant):
+    """A filtered frame keeps its categorical column's categories: the fit is of the groups left,
+    as if the column had never had the others (here 79 or 20 of them, named in a short note)."""
+    family = FAMILIES[name]
+    group = family.columns["group"]
+    frame = family.load_data()
+    labels = list(dict.fromkeys(frame[group]))
+    kept = frame[frame[group].isin(labels[:6])]
+    extra = [f"closed_{i}" for i in range(20)]  # groups of a design that this data set lacks
+    categories = list(dict.fromkeys([*labels, *extra]))
+    filtered = kept.assign(**{group: pd.Categorical(kept[group], categories=categories)})
+    unused = len(categories) - min(6, len(labels))
+    with pytest.warns(DataWarning) as said:
+        prepared = family.prepare(filtered, variant=variant)
+    [note] = [str(w.message) for w in said if "no rows" in str(w.message)]
+    assert f"column {group!r} has {unused} categories with no rows, left out of the fit: " in note
+    assert note.endswith(f" (and {unused - 5} more)") and len(note) < 250, note
+    assert prepared.coords[group] == [str(label) for label in labels[:6]]  # the categories' order
+    never = kept.assign(**{group: pd.Categorical(kept[group], categories=labels[:6])})
+    plain = family.prepare(never, variant=variant)
+    assert prepared.data.keys() == plain.data.keys()
+    for key, value in plain.data.items():
+        np.testing.assert_array_equal(prepared.data[key], value, err_msg=key)
+
+
+def test_a_long_list_in_a_message_is_cut_to_a_few_and_a_count():
+    frame = FAMILIES["mathtest"].load_data()
+    wide = pd.concat([frame, pd.DataFrame({f"extra_{i}": 0.0 for i in range(60)}, index=frame.index)],
+                     axis=1)
+    with pytest.raises(DataError) as found:
+        FAMILIES["mathtest"].prepare(wide, outcome="score")
+    message = str(found.value)
+    assert "missing column(s) 'score'; the DataFrame has 'school', 'mathscore', 'extra_0'" in message
+    assert "(and 42 more)" in message and len(message) < 500, message

@@ -182,9 +182,6 @@ BAD_FRAMES = {
     "non-numeric": (lambda f: spoil(f, "x1", 8, "high"), {}, "non-numeric value(s) in row(s) 8"),
     "missing label": (lambda f: spoil(f, "group", 0, None), {}, "missing label(s) in row(s) 0"),
     "empty": (lambda f: f.iloc[0:0], {}, "no rows"),
-    "group with no rows": (
-        lambda f: f.assign(group=pd.Categorical(f["group"], categories=["a", "b", "c"])),
-        {}, "group(s) 'c' of column 'group' have no rows"),
     "one group": (lambda f: f[f["group"] == "a"], {}, "at least 2 groups"),
     "no predictors": (lambda f: f, {"predictors": []}, r"m >= 1"),
     "no x columns": (lambda f: f.rename(columns={"x1": "a1", "x2": "a2", "x3": "a3"}), {},

@@ -57,8 +57,6 @@ def test_own_column_names_and_continuous_predictor(frame):
     (lambda f: spoil(f, "log_radon", 10, np.nan).astype({"log_radon": float}), {}, "'log_radon' has NaN"),
     (lambda f: spoil(f, "floor", 3, "first"), {}, "'floor' must be numeric"),
     (lambda f: spoil(f, "county", 7, None), {}, "missing label(s) in row(s) 7"),
-    (lambda f: f.assign(county=pd.Categorical(f["county"], categories=[*f["county"].unique(), "NOWHERE"])),
-     {}, "'NOWHERE' of column 'county' have no rows"),
     (lambda f: spoil(f, "log_uranium", 0, 5.0).astype({"log_uranium": float}), {"variant": "group_predictor"},
      "'log_uranium' must be constant within each county; it varies in ['AITKIN']"),
     (lambda f: f.iloc[:0], {}, "no rows"),
