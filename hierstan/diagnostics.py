@@ -101,7 +101,8 @@ def diagnose(idata: az.InferenceData) -> DiagnosticReport:
         parameterization=_parameterization(attrs),
         adaptation=str(attrs.get("adaptation", "")),
     )
-    advice = attrs.get("divergence_advice", DEFAULT_ADVICE)
+    advice = str(attrs.get("divergence_advice", DEFAULT_ADVICE)).replace(
+        DEFAULT_ADVICE, step_advice(attrs.get("adapt_delta")))
     if divergences:
         report.problems.append(
             f"{divergences} divergent transition(s): the posterior may be biased where the sampler "
@@ -167,3 +168,22 @@ def compare_loo(fits: dict[str, az.InferenceData]) -> tuple[pd.DataFrame, pd.Dat
         flagged.append(pd.DataFrame({"model": name, "obs": bad, "pareto_k": k[bad]}))
     table["bad_k"] = table["bad_k"].astype(int)
     return table, pd.concat(flagged, ignore_index=True)
+
+
+STEPS = (0.9, 0.95, 0.99, 0.999)  # adapt_delta values worth suggesting, each a smaller step
+
+
+def step_advice(used: object) -> str:
+    """What to do about divergences given the adapt_delta the fit ran at: the next value up, or,
+    where it is already near 1, that a smaller step will not remove them."""
+    try:
+        delta = float(used)
+    except (TypeError, ValueError):
+        return DEFAULT_ADVICE
+    higher = [step for step in STEPS if step > delta]
+    if higher:
+        return f"raise adapt_delta above the {delta:g} used (e.g. adapt_delta={higher[0]:g})"
+    return (f"adapt_delta is already {delta:g}, so a smaller step will not remove them: find the "
+            "funnel (the group scale against its effects) and reparameterise it, or give that scale "
+            "a tighter prior; if there are only a few, see whether they recur at another seed")
+

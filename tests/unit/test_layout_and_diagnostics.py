@@ -82,6 +82,22 @@ def test_problems_are_reported_with_advice():
         report.warn()
 
 
+@pytest.mark.parametrize("used, advice", [
+    (0.8, "raise adapt_delta above the 0.8 used (e.g. adapt_delta=0.9)"),
+    (0.95, "raise adapt_delta above the 0.95 used (e.g. adapt_delta=0.99)"),
+    (0.999, "adapt_delta is already 0.999, so a smaller step will not remove them"),
+])
+def test_divergence_advice_goes_beyond_the_adapt_delta_used(used, advice):
+    """A fit at 0.999 was told to raise adapt_delta to 0.99 (issue 33): the advice follows the
+    value the fit ran at."""
+    stan_data = eight_schools.stan_data(parameterization="centered")
+    raw = _raw(np.random.default_rng(2), divergent=3)
+    idata = to_inference_data(stan_data, SamplerSettings(chains=CHAINS, draws=DRAWS, adapt_delta=used), raw)
+    [problem] = [p for p in diagnose(idata).problems if "divergent" in p]
+    assert advice in problem and "parameterization='auto'" in problem, problem
+    assert "closer to 1" not in problem
+
+
 def test_native_layout_conversion(tmp_path):
     # the driver writes one float64 row per draw: sampler columns, then each variable
     # column-major (Stan's CSV order: m.1.1, m.2.1, m.1.2, ...); size-0 variables have no column
