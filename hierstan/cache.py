@@ -32,6 +32,8 @@ CACHE_ENV = "HIERSTAN_CACHE_DIR"
 MANIFEST = "manifest.json"
 _VIRTUAL = (Path("/proc"), Path("/sys"))  # file systems of the kernel's, which hold no files of ours
 _FIX = f"set {CACHE_ENV} to a writable folder"
+# the fix for a build that found the cache's disk full, in both engines' errors
+FULL_FIX = f"free space there, or set {CACHE_ENV} to a folder with room"
 _POSIX = hasattr(os, "geteuid")  # owners and modes to check; not on Windows
 
 

@@ -129,20 +129,16 @@ def _missing(draw, frame, renamed):
         return frame
     value = draw(st.sampled_from([np.nan, None, pd.NA, np.inf, -np.inf, "", "NA"]))
     rows = draw(st.lists(st.integers(0, len(frame) - 1), min_size=1, max_size=3))
-    frame = frame.copy()
-    frame[column] = frame[column].astype(object)
-    for row in rows:
-        frame.iat[row, frame.columns.get_loc(column)] = value
-    return frame
+    return _set(frame, column, rows, value, object)
 
 
 def _magnitude(draw, frame, renamed):
     column = _column(draw, frame)
     if column is None:
         return frame
-    numeric = pd.to_numeric(frame[column], errors="coerce")
     if not pd.api.types.is_numeric_dtype(frame[column]):
         return frame
+    numeric = frame[column]
     frame = frame.copy()
     kind = draw(st.sampled_from(["huge", "tiny", "big int", "negative"]))
     if kind == "huge":
@@ -165,9 +161,15 @@ def _cell(draw, frame, renamed):
     column = draw(st.sampled_from(numeric))
     row = draw(st.integers(0, len(frame) - 1))
     value = draw(st.sampled_from([0, -1, -0.5, 0.5, 2, 1e-13, 1e13, -1e-300]))
+    return _set(frame, column, [row], value, float)
+
+
+def _set(frame: pd.DataFrame, column: str, rows: list[int], value: object, dtype: type) -> pd.DataFrame:
+    """A copy of ``frame`` with ``column`` cast to ``dtype`` and ``value`` at the positions ``rows``."""
     frame = frame.copy()
-    frame[column] = frame[column].astype(float)
-    frame.iat[row, frame.columns.get_loc(column)] = value
+    frame[column] = frame[column].astype(dtype)
+    for row in rows:
+        frame.iat[row, frame.columns.get_loc(column)] = value
     return frame
 
 

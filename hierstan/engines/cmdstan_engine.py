@@ -15,13 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from ..cache import MANIFEST, cache_dir, cache_key, compile_lock, manifest_of, not_writable, trusted
+from ..cache import FULL_FIX, MANIFEST, cache_dir, cache_key, compile_lock, manifest_of, not_writable, trusted
 from ..errors import CacheError, DataError, SamplingError
 from ..faults import disk_full, full_disk_line, killed_by, machine_memory, raise_if_disk_full
 from ..programs import Program
 from .base import RawDraws, SamplerSettings
-
-_CACHE_FULL = "free space there, or set HIERSTAN_CACHE_DIR to a folder with room"
 
 
 def _killed(said: str) -> str:
@@ -211,7 +209,7 @@ class CmdStanEngine:
             stan_file.write_text(program.code)
             exe_file.unlink(missing_ok=True)  # no manifest: maybe the remains of a killed build
         except OSError as exc:
-            raise_if_disk_full(exc, folder, f"the build of {program.name}", _CACHE_FULL, CacheError)
+            raise_if_disk_full(exc, folder, f"the build of {program.name}", FULL_FIX, CacheError)
             raise not_writable(exc, program.name) from exc
         if progress:
             print(f"hierstan: compiling {program.name} with CmdStan (first use only)", file=sys.stderr)
@@ -223,7 +221,7 @@ class CmdStanEngine:
             if said:  # a full disk: drop what the build left, which no one can trust, to free space
                 for made in (exe_file, stan_file.with_suffix(".hpp"), stan_file.with_suffix(".o")):
                     made.unlink(missing_ok=True)
-                raise disk_full(folder, f"the build of {program.name}", _CACHE_FULL, CacheError,
+                raise disk_full(folder, f"the build of {program.name}", FULL_FIX, CacheError,
                                 said=said) from exc
             raise SamplingError(f"CmdStan could not compile {program.name}: {exc}") from exc
         written = folder / f".{MANIFEST}.{os.getpid()}"
@@ -232,6 +230,6 @@ class CmdStanEngine:
             os.replace(written, folder / MANIFEST)
         except BaseException as exc:
             written.unlink(missing_ok=True)
-            raise_if_disk_full(exc, folder, f"the build of {program.name}", _CACHE_FULL, CacheError)
+            raise_if_disk_full(exc, folder, f"the build of {program.name}", FULL_FIX, CacheError)
             raise
         return model

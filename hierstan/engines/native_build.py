@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from ..cache import MANIFEST, cache_dir, cache_key, compile_lock, manifest_of, not_writable, trusted
+from ..cache import FULL_FIX, MANIFEST, cache_dir, cache_key, compile_lock, manifest_of, not_writable, trusted
 from ..errors import CacheError, EngineUnavailableError, SamplingError
 from ..faults import bytes_free, disk_full, full_disk_line, is_disk_full, raise_if_disk_full
 from ..programs import Program
@@ -143,8 +143,8 @@ def _build_entry(entry: Path, filename: str, steps, what: str) -> Path:
     return entry / filename
 
 
-_CACHE_FULL = ("nothing half-built is kept: free space there, or set HIERSTAN_CACHE_DIR to a folder with "
-               "room (a program takes about 20 MB there; Stan's precompiled header, built once, 800 MB)")
+_CACHE_FULL = (f"nothing half-built is kept: {FULL_FIX} (a program takes about 20 MB there; Stan's "
+               "precompiled header, built once, 800 MB)")
 _TMPDIR_FULL = ("the compiler keeps its temporary files in {tmp} ($TMPDIR, else /tmp): free space there, or "
                 "set TMPDIR to a folder with room")
 

@@ -294,9 +294,7 @@ def _run_folder_full(run_dir: Path, settings: SamplerSettings, said: str) -> str
 
 def _rejections(run_dir: Path) -> int:
     """Proposals Stan rejected (\"Informational Message\" lines): not failures, only counted."""
-    log = run_dir / "stan.log"
-    lines = log.read_text().splitlines() if log.exists() else []
-    return sum(line.startswith(f"reject\t{_REJECTION}") for line in lines)
+    return sum(line.startswith(f"reject\t{_REJECTION}") for line in _log_lines(run_dir))
 
 
 def _read_draws(run_dir: Path, settings: SamplerSettings):

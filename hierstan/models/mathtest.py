@@ -31,6 +31,7 @@ from ..prior_draws import Seed, as_truth, design_frame, gamma_rate, generator, s
 from ..programs import data_file
 from ..stan_data import StanData, column_attrs, group_dim
 from ..validation import (
+    _rows,
     distinct_columns,
     group_codes,
     numeric_column,
@@ -111,10 +112,8 @@ def stan_data(
     y = numeric_column(df, outcome, what)
     negative = df.index[y < 0]
     if len(negative):
-        shown = ", ".join(map(str, negative[:5])) + (f" (and {len(negative) - 5} more)"
-                                                      if len(negative) > 5 else "")
         raise DataError(f"{what}: column {outcome!r} holds test scores and must be >= 0; "
-                        f"row(s) {shown} are negative")
+                        f"row(s) {_rows(negative)} are negative")
     # tau^2, the spread between schools, needs two schools at least
     codes, ids = group_codes(df, school, what, min_groups=2)
     dim = group_dim(school, ("student",), what)
