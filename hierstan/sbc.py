@@ -35,7 +35,7 @@ ALPHA = 0.05  # family-wise level of the uniformity tests (Holm over the paramet
 
 @dataclass
 class SBCResult:
-    """What :func:`sbc` found: ``ranks`` (one row per simulation and parameter), ``fits`` (one
+    """What :func:`hierstan.sbc` found: ``ranks`` (one row per simulation and parameter), ``fits`` (one
     row per simulation: status, reason, divergences, worst ESS and R-hat, seconds) and ``tests``
     (one row per parameter: the chi-square test and whether the ECDF leaves its band)."""
 

@@ -35,8 +35,10 @@ from ..validation import (
 
 FAMILY = "eight_schools"
 DESCRIPTION = "Eight schools: coaching effects with known standard errors (Rubin 1981)"
+#: The variants ``fit`` takes (``variant=``), the default first.
 VARIANTS = ("hierarchical",)
 PARAMETERIZATIONS = ("auto", "noncentered", "centered")
+#: Default prior scales, overridden by ``priors=`` (Stan data: no recompile).
 PRIORS = {"mu_scale": 5.0, "tau_scale": 5.0}
 
 

@@ -42,15 +42,21 @@ from ..validation import (
 
 FAMILY = "exam"
 DESCRIPTION = "Exam scores of 1978 pupils in 38 London schools, school league tables (BUGS Schools)"
+#: The variants ``fit`` takes (``variant=``), the default first.
 VARIANTS = ("lkj", "bugs")
+#: Default prior settings of each variant, overridden by ``priors=``.
 PRIORS = {"lkj": {"coef_scale": 10.0, "tau_scale": 1.0, "lkj_eta": 2.0}, "bugs": {"coef_scale": 100.0}}
 # the BUGS analysis's Wishart matrix: Sigma ~ inv_wishart(3, R)
 BUGS_R = np.array([[0.1, 0.005, 0.005], [0.005, 0.1, 0.005], [0.005, 0.005, 0.1]])
+#: Each column argument and its default column name in the shipped data.
 COLUMNS = {"outcome": "score", "group": "school", "lrt": "lrt", "vr_band": "vr_band", "girl": "girl",
            "school_gender": "school_gender", "school_denom": "school_denom"}
 VR_BANDS = (1, 2, 3)  # 1 = highest; 3 is the reference
+#: The values of the school gender column; the first is the reference level.
 SCHOOL_GENDERS = ("mixed", "boys", "girls")  # mixed is the reference
+#: The values of the school denomination column; the first is the reference level.
 SCHOOL_DENOMS = ("state", "church_of_england", "roman_catholic", "other")  # state is the reference
+#: The school-level coefficients a league table can rank on.
 COEFFICIENTS = ("intercept", "lrt", "vr1")
 FIXED = ("lrt2", "vr2", "girl", "boys_school", "girls_school", "church_of_england", "roman_catholic",
          "other_denom")

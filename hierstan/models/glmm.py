@@ -1,7 +1,7 @@
 """Your own hierarchical regression (docs/models.md §7): an lme4 formula on one precompiled program.
 
 ``hierstan.glmm.fit(df, formula="y ~ x + (1 + x | g) + (1 | h)", likelihood="gaussian")``. The
-formula is parsed by ``formulae`` (:mod:`hierstan.formula`); its fixed-effects matrix, its group
+formula is parsed by ``formulae`` (``hierstan.formula``); its fixed-effects matrix, its group
 terms (each ``( ... | factor)`` a block of correlated effects), each level's parameterization and
 the priors are data of ``stan_models/glmm.stan``, so a new formula never compiles.
 
@@ -34,6 +34,7 @@ from ..validation import _rows, numeric_column, prior_scales, require_columns, r
 
 FAMILY = "glmm"
 DESCRIPTION = "Your own hierarchical regression: an lme4 formula, gaussian/logistic/count likelihoods"
+#: The variants ``fit`` takes (``variant=``), the default first.
 VARIANTS = ("formula",)
 LIKELIHOODS = ("gaussian", "bernoulli", "binomial", "poisson", "negative_binomial")
 PARAMETERIZATIONS = ("auto", "centered", "noncentered")
@@ -44,17 +45,21 @@ PARAMETERIZATIONS = ("auto", "centered", "noncentered")
 #   each group term's sd ~ exponential with mean sd_scale s_y (/ s_k for a term on column k)
 #   correlations ~ LKJ(lkj_eta); sigma ~ exponential, mean sigma_scale s_y;
 #   negative binomial's phi ~ exponential, mean phi_scale
+#: Default prior settings, overridden by ``priors=`` (Stan data: no recompile).
 PRIORS = {"intercept_scale": 2.5, "coef_scale": 2.5, "sd_scale": 1.0, "lkj_eta": 1.0,
           "sigma_scale": 1.0, "phi_scale": 1.0}
 # the settings of ``priors`` that are choices, not scales: ``autoscale`` 1 or 0 (above, or every
 # setting absolute) and ``scale_prior``, the form of the group sds' and sigma's priors
 # (exponential with mean the setting, or half-normal / half-Cauchy with scale the setting)
+#: The settings of ``priors=`` that choose a form rather than set a scale.
 PRIOR_CHOICES = ("autoscale", "scale_prior")
+#: The forms ``scale_prior`` can take for the group sds' and sigma's priors.
 SCALE_PRIORS = ("exponential", "half_normal", "half_cauchy")
 OBSERVATION = "observation"
 
 
 # the default data are radon's (docs/models.md §2), with its varying-intercept-and-slope model
+#: The formula fitted to the shipped data when none is given.
 DEFAULT_FORMULA = "log_radon ~ floor + (1 + floor | county)"
 
 
@@ -80,7 +85,7 @@ def stan_data(
     variant
         ``"formula"``, the one variant: the formula says the rest.
     formula
-        lme4 syntax (:mod:`hierstan.formula`): ``y ~ x + C(p) + (1 + x | g) + (1 | g:h) + offset(o)``.
+        lme4 syntax (``hierstan.formula``): ``y ~ x + C(p) + (1 + x | g) + (1 | g:h) + offset(o)``.
     likelihood
         ``"gaussian"`` (identity link), ``"bernoulli"`` (0/1 outcome) or ``"binomial"``
         (successes of ``trials``, a column) with the logit link, ``"poisson"`` or

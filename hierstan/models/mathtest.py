@@ -4,7 +4,7 @@ y_ij ~ normal(theta_i, sigma^2), theta_i ~ normal(mu, tau^2 sigma^2), tau^2 a va
 Three fits of the same model: empirical Bayes (closed-form marginal likelihood maximised with
 scipy), full Bayes in Stan (``auto``, the default: each school's form from the data; or
 ``centered`` or ``noncentered`` for all; one program, prior draws always non-centered), and
-the original analysis's Gibbs sampler (:mod:`hierstan.models.mathtest_gibbs`) as an independent cross-check.
+the original analysis's Gibbs sampler (``hierstan.models.mathtest_gibbs``) as an independent cross-check.
 
 Speed: the scores enter the likelihood only through each school's count, sum and sum of squared
 deviations, so a Stan gradient costs O(schools), not O(students); per-student ``log_lik`` and
@@ -44,6 +44,7 @@ from . import mathtest_gibbs
 
 FAMILY = "mathtest"
 DESCRIPTION = "Math test scores: 1993 students in 100 schools (hierarchical normal, EB and Gibbs too)"
+#: The variants ``fit`` takes (``variant=``), the default first.
 VARIANTS = ("hierarchical",)
 PARAMETERIZATIONS = ("auto", "centered", "noncentered")
 # Proper, weakly informative defaults for scores in points on a 0-100 test (shape/rate gammas):
@@ -55,7 +56,9 @@ PARAMETERIZATIONS = ("auto", "centered", "noncentered")
 # The gamma shapes of 1 weigh as much as 2 observations (students for lambda, schools for omega),
 # against 1993 students and 100 schools; phi is a hundredth of the data's precision about mu.
 # Data on another scale need other values of b and nu, phi (priors=...).
+#: Default prior settings, overridden by ``priors=`` (Stan data: no recompile).
 PRIORS = {"a": 1.0, "b": 50.0, "c": 1.0, "d": 0.25, "nu": 50.0, "phi": 1 / 25**2}
+#: Each column argument and its default column name in the shipped data.
 COLUMNS = {"outcome": "mathscore", "group": "school"}
 PARAMETERS = ("mu", "sigma2", "tau2")
 
@@ -215,8 +218,8 @@ def simulate_prior(data: pd.DataFrame | None = None, *, variant: str = "hierarch
 
 def gibbs(data: pd.DataFrame | None = None, *, priors: dict[str, float] | None = None,
           **options: Any) -> az.InferenceData:
-    """The original analysis's Gibbs sampler for the same model and priors as :func:`fit`;
-    ``options`` are :func:`hierstan.models.mathtest_gibbs.sample_gibbs`'s (chains, draws, warmup,
+    """The original analysis's Gibbs sampler for the same model and priors as ``fit``;
+    ``options`` are those of ``hierstan.models.mathtest_gibbs.sample_gibbs`` (chains, draws, warmup,
     seed) and the column names."""
     columns = {k: options.pop(k) for k in COLUMNS if k in options}
     return mathtest_gibbs.sample_gibbs(stan_data(data, priors=priors, **columns), **options)

@@ -53,9 +53,11 @@ from ..validation import (
 
 FAMILY = "multigroup"
 DESCRIPTION = "G-group linear regression: pooled, separate or hierarchical coefficient vectors"
+#: The variants ``fit`` takes (``variant=``), the default first.
 VARIANTS = ("hierarchical", "pooled", "separate")
 # inverse-gamma with mean 1 and sd 10: shape a = 2 + mean^2 / sd^2, scale b = mean * (a - 1)
 _SIGMA = {"sigma_scale": 5.0, "sigma_ig_shape": 2.01, "sigma_ig_scale": 1.01}
+#: Default prior settings of each variant, overridden by ``priors=``.
 PRIORS = {
     "pooled": {"w_scale": 10.0, **_SIGMA},
     "separate": {"w_scale": 10.0, **_SIGMA},

@@ -54,6 +54,7 @@ from ..validation import (
 
 FAMILY = "radon"
 DESCRIPTION = "Minnesota radon: log radon by floor, 919 houses in 85 counties (Gelman & Hill)"
+#: The variants ``fit`` takes (``variant=``), the default first.
 VARIANTS = ("varying_intercept_slope", "varying_intercept", "group_predictor", "pooled", "unpooled",
             "varying_intercept_slope_correlated")
 HIERARCHICAL = ("varying_intercept_slope", "varying_intercept", "group_predictor",
@@ -66,6 +67,7 @@ PROGRAMS = {variant: f"radon_{variant}" for variant in VARIANTS} | {
 EFFECTS = ("alpha", "beta")
 PARAMETERIZATIONS = ("auto", "noncentered", "centered")
 LIKELIHOODS = ("auto", "cells", "houses")
+#: Default prior scales, overridden by ``priors=`` (Stan data: no recompile).
 PRIORS = {"coef_scale": 10.0, "hyper_scale": 5.0, "sigma_scale": 5.0, "lkj_eta": 2.0}
 
 
@@ -199,6 +201,7 @@ def _pilot(variant: str, y: np.ndarray, x: np.ndarray, u: np.ndarray, codes: np.
     return choices
 
 
+#: The population values :func:`simulate` draws counties and houses from.
 SIMULATION_TRUTH = {"mu_alpha": 1.5, "sigma_alpha": 0.35, "mu_beta": -0.65, "sigma_beta": 0.3,
                     "sigma_y": 0.75, "rho": 0.0}
 
@@ -351,7 +354,7 @@ def simulate_prior(data: pd.DataFrame | None = None, *, variant: str = "varying_
     sigma_scale); intercepts, slopes and hyper-means (mu_alpha, mu_beta, gamma_0, gamma_1)
     normal(0, coef_scale); hyper-scales half-Cauchy(0, hyper_scale); county effects normal about
     their population (docs/models.md §2). The defaults are vague for data on the log scale: the
-    largest |log radon| of a data set is typically in the tens and, from the Cauchy tails, in
+    largest ``|log radon|`` of a data set is typically in the tens and, from the Cauchy tails, in
     the thousands about once in a hundred (the real data stay within 4); only a far-tail draw
     would pass 1e12, which :func:`stan_data` refuses. Calibration runs on data like the real
     ones pass tighter ``priors=`` (e.g. coef_scale 2, hyper_scale 1, sigma_scale 1).

@@ -50,6 +50,7 @@ from ..validation import (
 
 FAMILY = "thai"
 DESCRIPTION = "Thai education: repeating a class, 8582 pupils in 411 schools (multilevel logistic)"
+#: The variants ``fit`` takes (``variant=``), the default first.
 VARIANTS = ("random_slope", "intercept_only", "random_intercept", "slope_only", "covariates",
             "random_slope_correlated")
 # fitted to the same pupils, so PSIS-LOO can compare them (covariates drops the missing msesc)
@@ -64,7 +65,9 @@ EFFECTS = ("alpha", "beta")
 PARAMETERIZATIONS = ("auto", "noncentered", "centered", "noncentered_plain")
 LIKELIHOODS = ("auto", "cells", "pupils")
 MISSING = ("drop", "raise")
+#: Default prior scales, overridden by ``priors=`` (Stan data: no recompile).
 PRIORS = {"coef_scale": 10.0, "mean_scale": 100.0, "hyper_scale": 50.0, "lkj_eta": 2.0}
+#: Each column argument and its default column name in the shipped data.
 COLUMNS = {"outcome": "repeat", "group": "school_id", "pped": "pped", "sex": "sex", "msesc": "msesc"}
 
 
@@ -107,7 +110,7 @@ def stan_data(
     ----------
     variant, parameterization
         One of :data:`VARIANTS`; ``"auto"`` (default: each school's form from the data, see
-        hierstan.parameterization and :func:`_pilot`), ``"noncentered"`` or ``"centered"`` school
+        hierstan.parameterization and its pilot), ``"noncentered"`` or ``"centered"`` school
         effects. For ``random_slope``, the non-centered form centres each school's pair of effects at its own
         share of pped pupils (the combination its data inform; see the Stan program) and
         ``"noncentered_plain"`` is the textbook form; the two are the same model. Other variants
