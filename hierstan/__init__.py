@@ -3,8 +3,11 @@
 import warnings
 from importlib.metadata import PackageNotFoundError, version
 
-# arviz 0.x announces its 1.x refactor on import; hierstan pins 0.x, so the notice is noise here
-warnings.filterwarnings("ignore", message="ArviZ is undergoing", category=FutureWarning)
+# arviz 0.x announces its 1.x refactor on import (once a day: it keeps a stamp in the user's
+# cache); hierstan pins 0.x, so the notice is noise here. Its text starts with a newline, and the
+# message is matched from the start. Set before arviz is first imported: here, as every command,
+# `python -m hierstan` and every Dask worker (unpickling a task imports hierstan) import this first.
+warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing", category=FutureWarning)
 
 
 from .diagnostics import DiagnosticReport, HierstanWarning, diagnose

@@ -20,13 +20,14 @@ import pandas as pd
 
 from . import __version__
 from .cache import cache_dir
-from .diagnostics import HierstanWarning, diagnose
+from .diagnostics import HierstanWarning, diagnose, quiet_arviz
 from .engines import ENGINE_ENV, ENGINES, get_engine
 from .engines.base import ADAPTATIONS, METRICS
 from .errors import CacheError, DataError, DataWarning, HierstanError, UnknownNameError
 from .files import netcdf_bytes, write_whole
 from .models import FAMILIES, get_family
 from .post_estimation import is_internal
+from .progress import say
 from .reporting import KFOLD_K, SBC_SIMS
 from .reproduce import DEFAULT_SEED, reproduce
 from .validation import listed
@@ -217,14 +218,16 @@ def _fit(args: argparse.Namespace) -> None:
                        seed=args.seed, adapt_delta=args.adapt_delta, max_treedepth=args.max_treedepth,
                        threads=args.threads, adaptation=args.adaptation, metric=args.metric, **options)
     shown = _shown(idata)
-    with pd.option_context("display.width", 200, "display.max_rows", 500, "display.max_columns", 20):
+    with pd.option_context("display.width", 200, "display.max_rows", 500, "display.max_columns", 20), \
+            quiet_arviz():  # one chain or a constant quantity: diagnose below says what the NaNs mean
         print(az.summary(idata, var_names=shown))
     hidden = sorted(set(idata.posterior.data_vars) - set(shown))
     if hidden:
         print(f"(not shown: {', '.join(hidden)}; --summary FILE writes every variable)")
     print(diagnose(idata))
     if summary:
-        table = az.summary(idata)
+        with quiet_arviz():
+            table = az.summary(idata)
         _write(summary, table.to_csv, "--summary")
         print(f"wrote {summary}")
     if out:
@@ -426,9 +429,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """hierstan's own warnings as one line each (a command has no user code to point at)."""
+    """hierstan's own warnings as one line each (a command has no user code to point at); every
+    warning on lines of its own, above a long job's progress line."""
     if issubclass(category, (HierstanWarning, DataWarning)):
-        print(f"hierstan: warning: {message}", file=sys.stderr)
+        say(f"hierstan: warning: {message}")
+    elif file is None:
+        say(warnings.formatwarning(message, category, filename, lineno, line).rstrip("\n"))
     else:
         _default_show_warning(message, category, filename, lineno, file, line)
 

@@ -14,6 +14,7 @@ from .errors import DataError, HierstanError
 from .inference_data import to_inference_data
 from .post_estimation import add_pointwise
 from .programs import Program, load_program
+from .progress import fit_done
 from .stan_data import StanData
 from .validation import listed
 
@@ -54,7 +55,9 @@ def sample(
         Also draw from the prior (same program, likelihood switched off): adds the ``prior``
         and ``prior_predictive`` groups.
     progress
-        Show compile and sampling progress on stderr.
+        Show compile and sampling progress on stderr: per-chain bars in a terminal or a notebook,
+        a line at the start and end of sampling in a log, none inside a long job (hierstan.sbc,
+        hierstan.kfold, reproduce), whose one line counts the fit instead.
     threads
         Threads running the chains; ``None``: min(chains, cores). Fits run side by side share
         the machine's cores: give each ``threads=1``.
@@ -107,6 +110,7 @@ def sample(
     if stan_data.rows is not None and "log_likelihood" not in idata.groups():
         add_pointwise(idata, stan_data.rows, seed=settings.seed, predict=stan_data.predict)
     diagnose(idata).warn()
+    fit_done()
     return idata
 
 

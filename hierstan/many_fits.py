@@ -22,7 +22,6 @@ import logging
 import os
 import signal
 import socket
-import sys
 import threading
 import time
 import traceback
@@ -34,6 +33,7 @@ from typing import Any
 from .errors import ClusterError, DataError, HierstanError
 from .files import write_text
 from .programs import load_program
+from .progress import Job, fan_out
 
 RECORDS = "fits"
 SETTINGS = "run.json"
@@ -145,19 +145,18 @@ def run(
         records = {key: record for key, record in store.load().items()
                    if key in tasks and record.get("status") != "failed"}
     todo = [key for key in tasks if key not in records]
-    bar = _bar(len(tasks), len(records), what, progress)
-    try:
+    # a job's line: its own, or (inside reproduce) the running job's, whose step these fits are
+    with fan_out(what, fits=len(tasks), show=progress) as shown:
+        if shown is not None and records:
+            shown.advance(len(records), resumed=True)
         if todo:
             with dask_client(client, scheduler, workers) as opened:
-                _fan_out(opened, job, {key: tasks[key] for key in todo}, records, store, bar)
-    finally:
-        if bar is not None:
-            bar.close()
+                _fan_out(opened, job, {key: tasks[key] for key in todo}, records, store, shown)
     return {key: records[key] for key in tasks}
 
 
 def _fan_out(client: Any, job: Callable[..., dict[str, Any]], tasks: Mapping[str, Mapping[str, Any]],
-             records: dict[str, dict[str, Any]], store: _Store | None, bar: Any) -> None:
+             records: dict[str, dict[str, Any]], store: _Store | None, shown: Job | None) -> None:
     from dask.distributed import as_completed
 
     run_id = f"{os.getpid()}-{time.time_ns()}"
@@ -177,11 +176,8 @@ def _fan_out(client: Any, job: Callable[..., dict[str, Any]], tasks: Mapping[str
             records[key] = record
             if store is not None:
                 store.write(key, record)
-            if bar is not None:
-                bar.update(1)
-                failed = sum(r["status"] == "failed" for r in records.values())
-                if failed:
-                    bar.set_postfix(failed=failed)
+            if shown is not None:
+                shown.advance(failed=int(record["status"] == "failed"))
     except ClusterError:  # no scheduler left to cancel on (the cluster's processes are its owner's)
         raise
     except BaseException:  # Ctrl-C or anything else: no fit goes on running
@@ -220,14 +216,6 @@ def _attempt(job: Callable[..., dict[str, Any]], key: str, arguments: dict[str, 
         place = f" ({last[0].filename}:{last[0].lineno})" if last else ""
         record = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}{place}"}
     return {**record, "key": key, "seconds": time.perf_counter() - start, "worker": where}
-
-
-def _bar(total: int, done: int, what: str, progress: bool) -> Any:
-    if not progress:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=done, desc=what, unit="fit", file=sys.stderr, dynamic_ncols=True)
 
 
 class _Store:

@@ -15,11 +15,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from . import models
-from .diagnostics import compare_loo, diagnose
+from .diagnostics import compare_loo, diagnose, quiet_arviz
 from .errors import DataWarning
 from .files import write_text, write_whole
 from .inference_data import outcome_name
 from .post_estimation import group_table, is_internal
+from .progress import step
 
 # every file goes through hierstan.files.write_whole: whole or not at all, a full disk named
 _FIX = ("the files written before it are complete: free space there (or give --out another folder) "
@@ -41,8 +42,7 @@ def _png(figure: Figure, path: Path, dpi: int) -> None:
 def _summary(idata: az.InferenceData, **options) -> pd.DataFrame:
     """``az.summary`` without the rows of quantities fixed by construction (the unit diagonal of a
     correlation matrix), whose sd of 1e-17 and R-hat say nothing."""
-    with warnings.catch_warnings():  # R-hat and ESS of a constant divide 0 by 0
-        warnings.simplefilter("ignore", RuntimeWarning)
+    with quiet_arviz():  # R-hat and ESS of a constant divide 0 by 0
         table = az.summary(idata, **options)
     return table[~(table["sd"].abs() <= 1e-12 * np.maximum(1.0, table["mean"].abs()))]
 
@@ -322,10 +322,11 @@ def calibration(out: Path, families: list[str], *, sims: int = SBC_SIMS, engine:
     written, rows = [], []
     for name in families:
         design, priors = SBC_RUNS[name]
-        frame = design()
-        result = sbc(name, n_sims=sims, data=frame, priors=priors, options=SBC_OPTIONS.get(name),
-                     seed=seed, engine=engine, workers=workers, progress=progress)
-        written += result.write(out / "sbc" / name)
+        with step(f"SBC {name}", fits=sims):  # a step of reproduce's job, when it runs one
+            frame = design()
+            result = sbc(name, n_sims=sims, data=frame, priors=priors, options=SBC_OPTIONS.get(name),
+                         seed=seed, engine=engine, workers=workers, progress=progress)
+            written += result.write(out / "sbc" / name)
         tests, fits = result.tests, result.fits
         worst = (f"{tests['p_value'].min():.3g} ({tests.loc[tests['p_value'].idxmin(), 'parameter']})"
                  if len(tests) else None)
@@ -368,16 +369,18 @@ def radon_kfold(out: Path, *, K: int = KFOLD_K, engine: str = "auto", seed: int 
     settings = {"K": K, "engine": engine, "seed": seed, "chains": chains, "draws": draws, "warmup": warmup,
                 "workers": workers, "progress": progress}
     rows, stratified = [], {}
-    for variant in models.radon.VARIANTS:
-        stratified[variant] = kfold("radon", variant=variant, **settings)
-        by_county = kfold("radon", variant=variant, by="county", **settings)
-        loo = stratified[variant].loo
-        rows.append({"variant": variant, "elpd_loo": loo["elpd_loo"], "se_loo": loo["se"],
-                     "pareto_k_above_0.7": loo["pareto_k_above_0.7"],
-                     "elpd_kfold": stratified[variant].elpd_kfold, "se_kfold": stratified[variant].se,
-                     "kfold_minus_loo": stratified[variant].elpd_kfold - loo["elpd_loo"],
-                     "elpd_kfold_new_county": by_county.elpd_kfold, "se_new_county": by_county.se,
-                     "divergences": stratified[variant].divergences + by_county.divergences})
+    # two K-folds of each variant, each K fits and the full one: a step of reproduce's job
+    with step("K-fold radon", fits=2 * len(models.radon.VARIANTS) * (K + 1)):
+        for variant in models.radon.VARIANTS:
+            stratified[variant] = kfold("radon", variant=variant, **settings)
+            by_county = kfold("radon", variant=variant, by="county", **settings)
+            loo = stratified[variant].loo
+            rows.append({"variant": variant, "elpd_loo": loo["elpd_loo"], "se_loo": loo["se"],
+                         "pareto_k_above_0.7": loo["pareto_k_above_0.7"],
+                         "elpd_kfold": stratified[variant].elpd_kfold, "se_kfold": stratified[variant].se,
+                         "kfold_minus_loo": stratified[variant].elpd_kfold - loo["elpd_loo"],
+                         "elpd_kfold_new_county": by_county.elpd_kfold, "se_new_county": by_county.se,
+                         "divergences": stratified[variant].divergences + by_county.divergences})
     table = pd.DataFrame(rows).set_index("variant")
     ranked = compare(stratified)
     written = [out / "radon_kfold.csv", out / "radon_kfold.md"]

@@ -7,7 +7,6 @@ import logging
 import os
 import re
 import signal
-import sys
 import tempfile
 import time
 import warnings
@@ -19,6 +18,7 @@ from ..cache import FULL_FIX, MANIFEST, cache_dir, cache_key, compile_lock, mani
 from ..errors import CacheError, DataError, SamplingError
 from ..faults import disk_full, full_disk_line, killed_by, machine_memory, raise_if_disk_full
 from ..programs import Program
+from ..progress import clear_line, sampling, say
 from .base import RawDraws, SamplerSettings
 
 
@@ -59,16 +59,26 @@ def _stanc(program: Program) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _cmdstanpy_quiet(quiet: bool):
+def _cmdstanpy_quiet(quiet: bool, chatter: bool = True):
     """Silence cmdstanpy's logger (INFO chatter, "Non-fatal error during sampling") when asked,
-    as the other engines are silent without progress; its errors still raise."""
+    as the other engines are silent without progress; its errors still raise. Without
+    ``chatter``, its warnings only: no lines per chain where no bars are drawn (a log, a job)."""
     logger = logging.getLogger("cmdstanpy")
     before = logger.disabled
     logger.disabled = quiet or before
+
+    def warnings_only(record: logging.LogRecord) -> bool:  # a filter: cmdstanpy sets its own level
+        if chatter or record.levelno >= logging.WARNING:
+            clear_line()  # below a long job's line in place, not run on after it
+            return True
+        return False
+
+    logger.addFilter(warnings_only)
     try:
         yield
     finally:
         logger.disabled = before
+        logger.removeFilter(warnings_only)
 
 
 class CmdStanEngine:
@@ -151,7 +161,9 @@ class CmdStanEngine:
         model, compiled_now = self._model(program, settings.progress)
         built = time.perf_counter()
         try:
-            with _cmdstanpy_quiet(not settings.progress):
+            with (sampling(program.name, chains=settings.chains, warmup=settings.warmup, draws=settings.draws,
+                           show=settings.progress) as bars,
+                  _cmdstanpy_quiet(not settings.progress, chatter=bars)):
                 fit = model.sample(
                     data=data,
                     chains=settings.chains,
@@ -165,7 +177,7 @@ class CmdStanEngine:
                     max_treedepth=settings.max_treedepth,
                     # CmdStan's CSV keeps 6 significant digits unless told; 18 round-trips a double
                     sig_figs=18,
-                    show_progress=settings.progress,
+                    show_progress=bars,
                     output_dir=output_dir,
                 )
         except Exception as exc:
@@ -212,7 +224,7 @@ class CmdStanEngine:
             raise_if_disk_full(exc, folder, f"the build of {program.name}", FULL_FIX, CacheError)
             raise not_writable(exc, program.name) from exc
         if progress:
-            print(f"hierstan: compiling {program.name} with CmdStan (first use only)", file=sys.stderr)
+            say(f"hierstan: compiling {program.name} with CmdStan (first use only)")
         try:
             with _cmdstanpy_quiet(not progress):
                 model = cmdstanpy.CmdStanModel(stan_file=stan_file, **_stanc(program))

@@ -30,6 +30,7 @@ from ..cache import FULL_FIX, MANIFEST, cache_dir, cache_key, compile_lock, mani
 from ..errors import CacheError, EngineUnavailableError, SamplingError
 from ..faults import bytes_free, disk_full, full_disk_line, is_disk_full, raise_if_disk_full
 from ..programs import Program
+from ..progress import say
 
 DRIVER_SOURCE = Path(__file__).with_name("native_driver.cpp")
 # the driver's own header (hierstan's warmup), part of the driver object and so of every key
@@ -241,7 +242,7 @@ def executable(program: Program, progress: bool = False) -> tuple[Path, bool]:
         if _trusted(entry, program.name):  # built by another process while we waited
             return entry / program.name, False
         if progress:
-            print(f"hierstan: compiling {program.name} (first use only, about a minute)", file=sys.stderr)
+            say(f"hierstan: compiling {program.name} (first use only, about a minute)")
         driver = _driver_object(tools)
         header = _precompiled_header(tools)
 

@@ -27,6 +27,7 @@ from ..faults import (
     size_text,
 )
 from ..programs import Program
+from ..progress import sampling
 from . import native_build
 from .base import RawDraws, SamplerSettings
 
@@ -63,7 +64,9 @@ class NativeEngine:
         run_dir = _make_run_folder(program.name)
         try:
             _write_data(run_dir, data, program.name)
-            _run_driver(exe, run_dir, settings, program.name)
+            with sampling(program.name, chains=settings.chains, warmup=settings.warmup, draws=settings.draws,
+                          show=settings.progress) as bars:
+                _run_driver(exe, run_dir, settings, program.name, bars=bars)
             sampled = time.perf_counter()
             variables, sampler = _read_draws(run_dir, settings)
             adaptation = _read_adaptation(run_dir, settings.chains)
@@ -152,7 +155,7 @@ def _write_data(run_dir: Path, data: dict[str, Any], name: str) -> None:
         raise
 
 
-def _run_driver(exe: Path, run_dir: Path, settings: SamplerSettings, name: str) -> None:
+def _run_driver(exe: Path, run_dir: Path, settings: SamplerSettings, name: str, *, bars: bool) -> None:
     iterations = settings.warmup + settings.draws
     refresh = max(1, iterations // 100) if settings.progress else 0
     command = [str(exe), "sample", str(run_dir / "data.json"), str(run_dir), str(settings.chains),
@@ -165,7 +168,8 @@ def _run_driver(exe: Path, run_dir: Path, settings: SamplerSettings, name: str) 
         driver = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=errors, text=True)
         try:
-            _show_progress(_keeping_last(driver.stdout, last), settings, iterations)
+            _show_progress(_keeping_last(driver.stdout, last), chains=settings.chains, iterations=iterations,
+                           bars=bars)
             code = driver.wait()
         except BaseException:  # Ctrl-C (KeyboardInterrupt) or anything else: stop the driver now
             driver.kill()
@@ -184,23 +188,25 @@ def _keeping_last(lines, last: list[str]):
         yield line
 
 
-def _show_progress(lines, settings: SamplerSettings, iterations: int) -> None:
-    if not settings.progress:
+def _show_progress(lines, *, chains: int, iterations: int, bars: bool) -> None:
+    """Per-chain bars from the driver's progress lines, or (``bars`` False) the lines read and
+    dropped: hierstan.progress decides."""
+    if not bars:
         for _ in lines:
             pass
         return
     from tqdm import tqdm  # text bars: the same in a terminal and a notebook, no widgets needed
 
-    bars = [tqdm(total=iterations, desc=f"chain {i + 1}", position=i, leave=True, file=sys.stderr,
-                 unit="it", dynamic_ncols=True) for i in range(settings.chains)]
+    shown = [tqdm(total=iterations, desc=f"chain {i + 1}", position=i, leave=True, file=sys.stderr,
+                  unit="it", dynamic_ncols=True) for i in range(chains)]
     try:
         for line in lines:
             found = _PROGRESS.match(line)
             if found:
-                bar = bars[int(found.group(1) or 1) - 1]
+                bar = shown[int(found.group(1) or 1) - 1]
                 bar.update(int(found.group(2)) - bar.n)
     finally:
-        for bar in bars:
+        for bar in shown:
             bar.close()
 
 

@@ -103,7 +103,7 @@ def test_reproduce_writes_every_result(tmp_path):
                 "exam_lkj_vs_bugs.csv", "exam_lkj_vs_bugs.md",
                 "mathtest_summary.csv", "mathtest_estimates.csv", "mathtest_estimates.md",
                 "mathtest_schools.csv", "mathtest_schools.md", "mathtest_shrinkage.png",
-                "glmm_summary.csv", "glmm_summary.md"}
+                "glmm_summary.csv", "glmm_summary.md", "README.md"}
     assert expected == {p.name for p in tmp_path.iterdir()}
     for png in tmp_path.glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

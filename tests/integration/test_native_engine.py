@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import hierstan
+from hierstan import progress
 from hierstan.cache import cache_dir, cache_key
 from hierstan.engines import NativeEngine, SamplerSettings, native_build
 from hierstan.engines.native_engine import log_density
@@ -167,7 +168,7 @@ def test_stan_errors_come_back_in_stans_words(built):
         NativeEngine().sample(failing, {}, QUICK)
 
 
-def test_rejections_are_counted_not_printed(capfd):
+def test_rejections_are_counted_not_printed(capfd, monkeypatch):
     rejecting = Program("rejecting", """
 parameters { real x; }
 model {
@@ -179,10 +180,18 @@ model {
     assert raw.variables["x"].max() <= 0
     assert raw.rejections > 10
     assert capfd.readouterr() == ("", "")
-    with_bars = NativeEngine().sample(rejecting, {}, SamplerSettings(**{**QUICK.__dict__, "progress": True}))
+    shown = SamplerSettings(**{**QUICK.__dict__, "progress": True})
+    # stderr is a log here: a line at the start and end of sampling, no bars
+    in_a_log = NativeEngine().sample(rejecting, {}, shown)
+    err = capfd.readouterr().err
+    assert err.splitlines()[0] == "hierstan: sampling rejecting: 2 chains, 200 warmup + 200 draws each"
+    assert len(err.splitlines()) == 2 and "\r" not in err
+    monkeypatch.setattr(progress, "in_place", lambda stream: True)  # as on a terminal: bars
+    with_bars = NativeEngine().sample(rejecting, {}, shown)
     err = capfd.readouterr().err
     assert "chain 2" in err and "100%" in err and "Informational Message" not in err
-    np.testing.assert_array_equal(with_bars.variables["x"], raw.variables["x"])
+    for draws in (with_bars, in_a_log):
+        np.testing.assert_array_equal(draws.variables["x"], raw.variables["x"])
 
 
 def test_threads_do_not_change_the_draws(built):

@@ -1,0 +1,7 @@
+"""``python -m hierstan``: the ``hierstan`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
