@@ -70,14 +70,15 @@ class SBCResult:
     def plot(self, parameters: list[str] | None = None, columns: int = 4) -> Figure:
         """ECDF difference of each parameter's scaled ranks against the uniform, with ArviZ's
         simultaneous 95% band. Default: every scalar and the first element of every vector."""
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
 
         chosen = parameters or _first_elements(self.tests)
         if not chosen:
             raise HierstanError("no parameter to plot: no simulation was fitted")
         rows = -(-len(chosen) // columns)
-        figure, axes = plt.subplots(rows, min(columns, len(chosen)), squeeze=False,
-                                    figsize=(3.2 * min(columns, len(chosen)), 2.6 * rows))
+        # not pyplot's: a figure of its own, shown once in a notebook and never left open
+        figure = Figure(figsize=(3.2 * min(columns, len(chosen)), 2.6 * rows), layout="constrained")
+        axes = figure.subplots(rows, min(columns, len(chosen)), squeeze=False)
         rng = np.random.default_rng(0)
         tests = self.tests.set_index("parameter")
         for ax, name in zip(axes.ravel(), chosen):
@@ -93,13 +94,10 @@ class SBCResult:
             ax.set_visible(False)
         figure.suptitle(f"SBC, {self.family} ({self.variant}): ECDF difference of the ranks, "
                         f"{self.fits['status'].ne('failed').sum()} simulations")
-        figure.tight_layout()
         return figure
 
     def write(self, folder: str | Path) -> list[Path]:
         """ranks.csv, fits.csv, tests.csv, summary.txt and ecdf.png into ``folder``."""
-        import matplotlib.pyplot as plt
-
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         written = []
@@ -111,10 +109,7 @@ class SBCResult:
         if len(self.ranks):
             figure = self.plot()
             written.append(folder / "ecdf.png")
-            try:
-                write_whole(written[-1], lambda path: figure.savefig(path, dpi=90), "the result")
-            finally:
-                plt.close(figure)
+            write_whole(written[-1], lambda path: figure.savefig(path, dpi=90), "the result")
         return written
 
 

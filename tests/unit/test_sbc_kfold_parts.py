@@ -88,3 +88,23 @@ def test_holm_against_its_definition():
     # sorted 0.01, 0.03, 0.04, 0.5 times 4, 3, 2, 1: 0.04, 0.09, 0.08, 0.5; running maximum
     # 0.04, 0.09, 0.09, 0.5; back in the original order
     assert np.allclose(_holm(p), [0.04, 0.09, 0.09, 0.5])
+
+
+def test_sbc_plot_is_a_figure_of_its_own():
+    """Not pyplot's: a notebook shows it once (not also as an open pyplot figure), and many
+    results plotted in a loop leave no figure open."""
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    from hierstan.sbc import SBCResult
+
+    rng = np.random.default_rng(1)
+    ranks = pd.DataFrame({"simulation": np.arange(50), "parameter": "mu", "variable": "mu",
+                          "rank": rng.integers(0, 100, 50)})
+    result = SBCResult(family="eight_schools", variant="hierarchical", ranks=ranks,
+                       fits=pd.DataFrame({"status": ["ok"] * 50}),
+                       tests=uniformity_tests(ranks, 99, bins=10), keep=99, bins=10)
+    before = plt.get_fignums()
+    figure = result.plot()
+    assert isinstance(figure, Figure) and len(figure.axes) >= 1
+    assert plt.get_fignums() == before
