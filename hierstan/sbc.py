@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from . import many_fits
+from .diagnostics import quiet_arviz
 from .errors import DataError, HierstanError
 from .family import Family
 from .files import write_text, write_whole
@@ -242,8 +243,9 @@ def _simulate_and_fit(*, family: str, variant: str, priors: dict[str, Any] | Non
     ranks, variables = ranks_of(idata.posterior, truth, keep)
     divergences = int(idata.sample_stats["diverging"].sum())
     names = [n for n in truth if n in idata.posterior]
-    ess = az.ess(idata, var_names=names, method="bulk")
-    rhat = az.rhat(idata, var_names=names)
+    with quiet_arviz():  # the constant diagonal of a correlation matrix: NaN, which nanmin skips
+        ess = az.ess(idata, var_names=names, method="bulk")
+        rhat = az.rhat(idata, var_names=names)
     return {"status": "divergent" if divergences else "ok", "divergences": divergences,
             "min_ess_bulk": float(min(np.nanmin(ess[n].values) for n in names)),
             "max_rhat": float(max(np.nanmax(rhat[n].values) for n in names)),
