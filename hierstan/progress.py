@@ -35,8 +35,11 @@ LIVE_EVERY = 0.1  # seconds between redraws of the line in place (many fits fini
 
 
 def in_notebook() -> bool:
-    """A Jupyter kernel: its stderr is no terminal, yet it shows carriage returns in place."""
-    return "ipykernel" in sys.modules
+    """A Jupyter kernel: its stderr is no terminal, yet it shows carriage returns in place. Asked
+    of IPython's running shell: a module that merely imported ipykernel is no kernel."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
 
 
 def in_place(stream: TextIO) -> bool:

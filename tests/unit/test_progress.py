@@ -161,7 +161,7 @@ def test_a_single_fit_draws_bars_on_a_terminal_and_in_a_notebook_a_line_in_a_log
                 pass
         return bars, stream.getvalue()
 
-    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    monkeypatch.setattr(progress, "in_notebook", lambda: False)
     assert bars_and_text(Terminal()) == (True, "")
     bars, text = bars_and_text(io.StringIO())
     assert not bars and text.splitlines() == [
@@ -170,7 +170,7 @@ def test_a_single_fit_draws_bars_on_a_terminal_and_in_a_notebook_a_line_in_a_log
     terminal = Terminal()
     bars, text = bars_and_text(terminal, Job("reproduce", steps=1, stream=terminal, tick=None))
     assert not bars and "sampl" not in text
-    monkeypatch.setitem(sys.modules, "ipykernel", sys)  # a Jupyter kernel: stderr is no terminal
+    monkeypatch.setattr(progress, "in_notebook", lambda: True)  # a Jupyter kernel: stderr is no terminal
     assert bars_and_text(io.StringIO()) == (True, "")
     # progress=False: nothing anywhere
     with progress.sampling("radon_vi", chains=4, warmup=100, draws=100, show=False) as bars:
@@ -208,6 +208,9 @@ def test_fits_inside_many_fits_draw_no_bars_only_its_line(monkeypatch):
 
 def test_many_fits_in_a_log_writes_plain_lines(monkeypatch):
     from dask.distributed import Client
+
+    # a module that imported ipykernel (nbclient, a notebook test) does not make this a kernel
+    monkeypatch.setitem(sys.modules, "ipykernel", sys)
 
     log = io.StringIO()
     monkeypatch.setattr(sys, "stderr", log)
